@@ -1,0 +1,83 @@
+import { InvalidOptionError } from "./errors.ts";
+
+/**
+ * When a write's promise resolves:
+ * - "always": after its record is fsynced (survives power loss);
+ * - "interval": after write(2); an fsync runs at most every `syncIntervalMs`;
+ * - "never": after write(2); the OS decides when to flush.
+ * In every mode a resolved write survives `kill -9` of the process, because it is in the kernel.
+ */
+export type SyncMode = "always" | "interval" | "never";
+
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface KVStoreOptions {
+  /** Durability of writes; default "always". */
+  sync?: SyncMode;
+  /** With sync "interval": the longest time between fsyncs, in ms; default 100. */
+  syncIntervalMs?: number;
+  /** The active segment is sealed and a new one started past this size; default 64 MiB. */
+  maxSegmentBytes?: number;
+  /** Largest key in UTF-8 bytes, 1..65,535; default 4 KiB. */
+  maxKeyBytes?: number;
+  /** Largest value in bytes; default 100 MiB. */
+  maxValueBytes?: number;
+  /** Bytes of recently read values kept in memory; 0 turns the cache off. Default 8 MiB. */
+  readCacheBytes?: number;
+  /** Where recovery and corruption reports go; default: warnings and errors on stderr. */
+  logger?: Logger;
+}
+
+export type ResolvedOptions = Required<KVStoreOptions>;
+
+export const MiB = 1024 * 1024;
+/** The record format stores the key length in 16 bits' worth of meaning (DESIGN.md limit). */
+export const KEY_BYTES_HARD_LIMIT = 65_535;
+/** Offsets are kept as 32-bit values in the snapshot, so a segment cannot outgrow 4 GiB. */
+export const SEGMENT_BYTES_HARD_LIMIT = 2 ** 32 - 1;
+
+export const consoleLogger: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: (message) => console.warn(`kvstore: ${message}`),
+  error: (message) => console.error(`kvstore: ${message}`),
+};
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+const defaults: ResolvedOptions = {
+  sync: "always",
+  syncIntervalMs: 100,
+  maxSegmentBytes: 64 * MiB,
+  maxKeyBytes: 4096,
+  maxValueBytes: 100 * MiB,
+  readCacheBytes: 8 * MiB,
+  logger: consoleLogger,
+};
+
+function requireInteger(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(`option ${name} must be an integer from ${min} to ${max}, got ${value}`);
+  }
+}
+
+export function resolveOptions(options: KVStoreOptions = {}): ResolvedOptions {
+  const resolved: ResolvedOptions = { ...defaults };
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined) (resolved as unknown as Record<string, unknown>)[name] = value;
+  }
+  if (!["always", "interval", "never"].includes(resolved.sync)) {
+    throw new InvalidOptionError(`option sync must be "always", "interval" or "never", got ${String(resolved.sync)}`);
+  }
+  requireInteger("syncIntervalMs", resolved.syncIntervalMs, 1, 3_600_000);
+  requireInteger("maxSegmentBytes", resolved.maxSegmentBytes, 1024, SEGMENT_BYTES_HARD_LIMIT);
+  requireInteger("maxKeyBytes", resolved.maxKeyBytes, 1, KEY_BYTES_HARD_LIMIT);
+  requireInteger("maxValueBytes", resolved.maxValueBytes, 0, SEGMENT_BYTES_HARD_LIMIT - 2 * KEY_BYTES_HARD_LIMIT);
+  requireInteger("readCacheBytes", resolved.readCacheBytes, 0, Number.MAX_SAFE_INTEGER);
+  return resolved;
+}
