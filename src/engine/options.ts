@@ -16,6 +16,15 @@ export interface Logger {
   error(message: string): void;
 }
 
+/**
+ * The points where a test can make the engine fail, as a crash or an I/O error would there.
+ * "write" and "fsync" are the group commit's; the others are compaction's and snapshot's steps.
+ */
+export type FaultPoint = "write" | "fsync";
+
+/** Called at each fault point; throw to fail the operation there. For tests. */
+export type FaultInjector = (point: FaultPoint) => void;
+
 export interface KVStoreOptions {
   /** Durability of writes; default "always". */
   sync?: SyncMode;
@@ -27,10 +36,10 @@ export interface KVStoreOptions {
   maxKeyBytes?: number;
   /** Largest value in bytes; default 100 MiB. */
   maxValueBytes?: number;
-  /** Bytes of recently read values kept in memory; 0 turns the cache off. Default 8 MiB. */
-  readCacheBytes?: number;
   /** Where recovery and corruption reports go; default: warnings and errors on stderr. */
   logger?: Logger;
+  /** Test seam: see `FaultInjector`. */
+  faultInjector?: FaultInjector | null;
 }
 
 export type ResolvedOptions = Required<KVStoreOptions>;
@@ -56,8 +65,8 @@ const defaults: ResolvedOptions = {
   maxSegmentBytes: 64 * MiB,
   maxKeyBytes: 4096,
   maxValueBytes: 100 * MiB,
-  readCacheBytes: 8 * MiB,
   logger: consoleLogger,
+  faultInjector: null,
 };
 
 function requireInteger(name: string, value: number, min: number, max: number): void {
@@ -72,12 +81,18 @@ export function resolveOptions(options: KVStoreOptions = {}): ResolvedOptions {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[name] = value;
   }
   if (!["always", "interval", "never"].includes(resolved.sync)) {
-    throw new InvalidOptionError(`option sync must be "always", "interval" or "never", got ${String(resolved.sync)}`);
+    throw new InvalidOptionError(
+      `option sync must be "always", "interval" or "never", got ${String(resolved.sync)}`,
+    );
   }
   requireInteger("syncIntervalMs", resolved.syncIntervalMs, 1, 3_600_000);
   requireInteger("maxSegmentBytes", resolved.maxSegmentBytes, 1024, SEGMENT_BYTES_HARD_LIMIT);
   requireInteger("maxKeyBytes", resolved.maxKeyBytes, 1, KEY_BYTES_HARD_LIMIT);
-  requireInteger("maxValueBytes", resolved.maxValueBytes, 0, SEGMENT_BYTES_HARD_LIMIT - 2 * KEY_BYTES_HARD_LIMIT);
-  requireInteger("readCacheBytes", resolved.readCacheBytes, 0, Number.MAX_SAFE_INTEGER);
+  requireInteger(
+    "maxValueBytes",
+    resolved.maxValueBytes,
+    0,
+    SEGMENT_BYTES_HARD_LIMIT - 2 * KEY_BYTES_HARD_LIMIT,
+  );
   return resolved;
 }

@@ -1,0 +1,178 @@
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+const SEGMENT_NAME = /^segment-(\d{10})\.dat$/;
+const INITIAL_BUFFER_BYTES = 64 * 1024;
+/** How far the file may grow past its memory map before a read maps it again. */
+const REMAP_STEP_BYTES = 1024 * 1024;
+
+export function segmentFileName(id: number): string {
+  return `segment-${String(id).padStart(10, "0")}.dat`;
+}
+
+/** The id of a segment file name, or null for any other file. */
+export function parseSegmentFileName(name: string): number | null {
+  const match = SEGMENT_NAME.exec(name);
+  return match ? Number(match[1]) : null;
+}
+
+/**
+ * One append-only segment file. Appended records wait in an in-memory buffer until
+ * `writeBuffered()` hands them to the kernel with a single write(2). Reads come from a memory
+ * map of the file (a read(2) per value would cost a system call each), from pread for bytes
+ * written since the map was made, and from the buffer for bytes not written yet, so a write is
+ * readable at once.
+ */
+export class Segment {
+  /** Bytes handed to the kernel; everything before this offset is in the file. */
+  private written: number;
+  private buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
+  private buffered = 0;
+  private mapping: Uint8Array | null = null;
+  private unsynced = false;
+  private closed = false;
+
+  private constructor(
+    readonly id: number,
+    readonly path: string,
+    private readonly fd: number,
+    size: number,
+  ) {
+    this.written = size;
+  }
+
+  /** Creates a new, empty segment file; fails if one with this id exists. */
+  static create(dir: string, id: number): Segment {
+    const path = join(dir, segmentFileName(id));
+    return new Segment(id, path, openSync(path, "wx+"), 0);
+  }
+
+  /** Opens an existing segment whose valid bytes end at `size`. */
+  static open(dir: string, id: number, size: number): Segment {
+    const path = join(dir, segmentFileName(id));
+    return new Segment(id, path, openSync(path, "r+"), size);
+  }
+
+  /** Length of the segment including bytes still buffered. */
+  get size(): number {
+    return this.written + this.buffered;
+  }
+
+  get hasBuffered(): boolean {
+    return this.buffered > 0;
+  }
+
+  get needsSync(): boolean {
+    return this.unsynced;
+  }
+
+  /**
+   * Makes room for `length` more bytes and returns the buffer to encode them into, at
+   * `appendPosition`; `commitAppend(length)` then makes them part of the segment.
+   */
+  reserve(length: number): Uint8Array {
+    const needed = this.buffered + length;
+    if (needed > this.buffer.length) {
+      let capacity = this.buffer.length * 2;
+      while (capacity < needed) capacity *= 2;
+      const grown = new Uint8Array(capacity);
+      grown.set(this.buffer.subarray(0, this.buffered));
+      this.buffer = grown;
+    }
+    return this.buffer;
+  }
+
+  get appendPosition(): number {
+    return this.buffered;
+  }
+
+  /** Appends the `length` bytes just encoded at the reserved place; returns their segment offset. */
+  commitAppend(length: number): number {
+    const offset = this.size;
+    this.buffered += length;
+    return offset;
+  }
+
+  /** Hands every buffered byte to the kernel in one write(2). */
+  writeBuffered(): void {
+    let done = 0;
+    while (done < this.buffered) {
+      done += writeSync(this.fd, this.buffer, done, this.buffered - done, this.written + done);
+    }
+    this.written += this.buffered;
+    this.buffered = 0;
+    this.unsynced = true;
+    // A huge value grew the buffer; do not keep that memory for the small writes that follow.
+    if (this.buffer.length > 16 * INITIAL_BUFFER_BYTES) this.buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
+  }
+
+  sync(): void {
+    fdatasyncSync(this.fd);
+    this.unsynced = false;
+  }
+
+  /**
+   * Drops everything from `offset` on, buffered or written: used to cut a torn tail on
+   * recovery and to undo a batch whose write failed.
+   */
+  truncate(offset: number): void {
+    if (offset >= this.written) {
+      this.buffered = offset - this.written;
+      return;
+    }
+    this.buffered = 0;
+    // A map that reaches past the new end would fault on access: drop it.
+    this.mapping = null;
+    ftruncateSync(this.fd, offset);
+    this.written = offset;
+    this.unsynced = true;
+  }
+
+  /**
+   * The `length` bytes at `offset`. The result may be a view of the file's memory map: read it
+   * or copy it, but do not hand it out to be kept.
+   */
+  bytes(offset: number, length: number): Uint8Array {
+    const end = offset + length;
+    if (this.mapping === null || end > this.mapping.length) this.remapIfGrown(end);
+    if (this.mapping !== null && end <= this.mapping.length) return this.mapping.subarray(offset, end);
+    return this.read(offset, length);
+  }
+
+  private remapIfGrown(end: number): void {
+    if (end > this.written) return;
+    if (this.mapping !== null && this.written - this.mapping.length < REMAP_STEP_BYTES) return;
+    try {
+      this.mapping = Bun.mmap(this.path, { shared: true });
+    } catch {
+      // Gone from the directory (compacted away) or not mappable: pread still works on the fd.
+      this.mapping = null;
+    }
+  }
+
+  /** Reads `length` bytes at `offset` into a new buffer, with pread and from the write buffer. */
+  read(offset: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    let done = 0;
+    // Bytes already in the file.
+    while (done < length && offset + done < this.written) {
+      const want = Math.min(length - done, this.written - offset - done);
+      const got = readSync(this.fd, out, done, want, offset + done);
+      if (got === 0) throw new Error(`unexpected end of ${this.path} at offset ${offset + done}`);
+      done += got;
+    }
+    // Bytes still waiting in the write buffer.
+    if (done < length) {
+      const from = offset + done - this.written;
+      out.set(this.buffer.subarray(from, from + length - done), done);
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.mapping = null;
+    closeSync(this.fd);
+  }
+}

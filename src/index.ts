@@ -1,0 +1,6 @@
+// The kvstore library: `import { KVStore } from "kvstore"`.
+export * from "./engine/errors.ts";
+export type { ListOptions, Location } from "./engine/keydir.ts";
+export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from "./engine/options.ts";
+export { consoleLogger, silentLogger } from "./engine/options.ts";
+export { KVStore, type KVStoreStats, type ValueLocation } from "./engine/store.ts";

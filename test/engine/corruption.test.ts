@@ -1,0 +1,88 @@
+import { describe, expect, it } from "bun:test";
+import { appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { segmentFileName } from "../../src/engine/segment.ts";
+import { CorruptionError, KVStore, silentLogger } from "../../src/index.ts";
+import { recordingLogger, seededValue, tempDir, testKey } from "../helpers.ts";
+
+const RECORD = 15 + 10 + 100; // 10-byte keys, 100-byte values
+
+/** A closed store with `count` keys in 4 KiB segments (about 30 records each). */
+async function filledStore(count: number): Promise<string> {
+  const dir = tempDir("kvstore-corrupt");
+  const store = await KVStore.open(dir, { maxSegmentBytes: 4096, logger: silentLogger });
+  for (let i = 0; i < count; i++) await store.set(testKey(i), seededValue(i, 100));
+  await store.close();
+  return dir;
+}
+
+function flipByte(path: string, offset: number): void {
+  const data = readFileSync(path);
+  data[offset] = (data[offset] as number) ^ 0x5a;
+  writeFileSync(path, data);
+}
+
+describe("recovery from damage", () => {
+  it("skips a corrupt record in the middle of a sealed segment and keeps the rest", async () => {
+    const dir = await filledStore(100);
+    // Segment 1 holds keys 0..31; damage the value of the 6th record (key 5).
+    flipByte(join(dir, segmentFileName(1)), 5 * RECORD + 40);
+    const logger = recordingLogger();
+    const store = await KVStore.open(dir, { logger });
+    expect(store.stats().corruptRecords).toBe(1);
+    expect(store.get(testKey(5))).toBeNull();
+    for (let i = 0; i < 100; i++) if (i !== 5) expect(store.get(testKey(i))).toEqual(seededValue(i, 100));
+    expect(
+      logger.lines.some((l) => l.includes(segmentFileName(1)) && l.includes(`offset ${5 * RECORD}`)),
+    ).toBe(true);
+    await store.close();
+  });
+
+  it("resynchronises after a damaged header whose length field is garbage", async () => {
+    const dir = await filledStore(100);
+    flipByte(join(dir, segmentFileName(2)), 3 * RECORD + 4); // key_len of the 4th record
+    const store = await KVStore.open(dir, { logger: silentLogger });
+    expect(store.stats().corruptRecords).toBe(1);
+    expect(store.stats().numKeys).toBe(99);
+    await store.close();
+  });
+
+  it("truncates a torn tail and keeps accepting writes", async () => {
+    const dir = await filledStore(40);
+    const last = join(dir, segmentFileName(2));
+    const size = statSync(last).size;
+    truncateSync(last, size - 7); // cut the last record short
+    const logger = recordingLogger();
+    const store = await KVStore.open(dir, { logger });
+    const stats = store.stats();
+    expect(stats.truncatedBytes).toBe(RECORD - 7);
+    expect(stats.numKeys).toBe(39);
+    expect(store.get(testKey(39))).toBeNull();
+    expect(statSync(last).size).toBe(size - RECORD);
+    expect(logger.lines.some((l) => l.includes("torn tail"))).toBe(true);
+    await store.set("new", "value");
+    await store.close();
+    const reopened = await KVStore.open(dir, { logger: silentLogger });
+    expect(reopened.stats().truncatedBytes).toBe(0);
+    expect(reopened.stats().numKeys).toBe(40);
+    await reopened.close();
+  });
+
+  it("treats garbage appended after the last record as a torn tail", async () => {
+    const dir = await filledStore(10);
+    appendFileSync(join(dir, segmentFileName(1)), new Uint8Array(300).fill(0));
+    const store = await KVStore.open(dir, { logger: silentLogger });
+    expect(store.stats().truncatedBytes).toBe(300);
+    expect(store.stats().numKeys).toBe(10);
+    await store.close();
+  });
+
+  it("throws CorruptionError when a value is damaged after open", async () => {
+    const dir = tempDir();
+    const store = await KVStore.open(dir, { logger: silentLogger });
+    await store.set("k", seededValue(1, 100));
+    flipByte(join(dir, segmentFileName(1)), 30);
+    expect(() => store.get("k")).toThrow(CorruptionError);
+    await store.close();
+  });
+});

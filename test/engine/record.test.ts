@@ -1,0 +1,98 @@
+import { describe, expect, it } from "bun:test";
+import { encodeRecord, Op, parseRecord, RECORD_OVERHEAD, recordLength } from "../../src/engine/record.ts";
+import { bytes, seededValue } from "../helpers.ts";
+
+function encode(op: Op, key: string, value: Uint8Array | null): Uint8Array {
+  const keyBytes = Buffer.byteLength(key);
+  const out = new Uint8Array(recordLength(keyBytes, value?.length ?? 0));
+  encodeRecord(out, 0, op, key, keyBytes, value);
+  return out;
+}
+
+describe("record codec", () => {
+  it("round-trips a SET record with the documented layout", () => {
+    const record = encode(Op.Set, "key", bytes("value"));
+    expect(record.length).toBe(RECORD_OVERHEAD + 3 + 5);
+    expect([...record.subarray(0, 11)]).toEqual([0xf0, 0xf1, 1, 3, 0, 0, 0, 5, 0, 0, 0]);
+    const crc = Buffer.from(record).readUInt32LE(record.length - 4);
+    expect(crc).toBe(Bun.hash.crc32(record.subarray(0, record.length - 4)));
+    const parsed = parseRecord(record, 0, record.length);
+    if (typeof parsed === "string") throw new Error(parsed);
+    expect(parsed.op).toBe(Op.Set);
+    expect(Buffer.from(record.subarray(parsed.keyStart, parsed.keyStart + parsed.keyBytes)).toString()).toBe(
+      "key",
+    );
+    expect(
+      Buffer.from(record.subarray(parsed.valueStart, parsed.valueStart + parsed.valueBytes)).toString(),
+    ).toBe("value");
+  });
+
+  it("round-trips multi-byte UTF-8 keys, binary values and DELETE records", () => {
+    const value = seededValue(7, 1000);
+    for (const [op, key, val] of [
+      [Op.Set, "clé/日本語/🙂", value],
+      [Op.Set, "empty-value", new Uint8Array(0)],
+      [Op.Delete, "gone", null],
+    ] as const) {
+      const record = encode(op, key, val);
+      const parsed = parseRecord(record, 0, record.length);
+      if (typeof parsed === "string") throw new Error(parsed);
+      expect(parsed.op).toBe(op);
+      expect(
+        Buffer.from(record.subarray(parsed.keyStart, parsed.keyStart + parsed.keyBytes)).toString(),
+      ).toBe(key);
+      expect(record.subarray(parsed.valueStart, parsed.valueStart + parsed.valueBytes)).toEqual(
+        val ?? new Uint8Array(0),
+      );
+    }
+  });
+
+  it("parses a record in the middle of a larger buffer", () => {
+    const a = encode(Op.Set, "a", bytes("1"));
+    const b = encode(Op.Set, "bb", bytes("22"));
+    const both = new Uint8Array(a.length + b.length);
+    both.set(a);
+    both.set(b, a.length);
+    const parsed = parseRecord(both, a.length, both.length);
+    if (typeof parsed === "string") throw new Error(parsed);
+    expect(parsed.keyStart).toBe(a.length + 11);
+    expect(parsed.length).toBe(b.length);
+  });
+
+  it("detects a flipped bit anywhere in the record", () => {
+    const record = encode(Op.Set, "key", bytes("some value"));
+    for (let i = 0; i < record.length; i++) {
+      for (const bit of [0x01, 0x80]) {
+        const damaged = record.slice();
+        damaged[i] = (damaged[i] as number) ^ bit;
+        expect(parseRecord(damaged, 0, damaged.length)).toBeOneOf([
+          "bad-magic",
+          "bad-op",
+          "bad-crc",
+          "truncated",
+        ]);
+      }
+    }
+  });
+
+  it("reports a CRC mismatch as bad-crc", () => {
+    const record = encode(Op.Set, "key", bytes("value"));
+    record[record.length - 1] = (record[record.length - 1] as number) ^ 0xff;
+    expect(parseRecord(record, 0, record.length)).toBe("bad-crc");
+  });
+
+  it("detects every truncation point of a record", () => {
+    const record = encode(Op.Set, "key", bytes("value"));
+    for (let cut = 0; cut < record.length; cut++) {
+      expect(parseRecord(record.subarray(0, cut), 0, cut)).toBe("truncated");
+    }
+  });
+
+  it("rejects reserved op codes and a DELETE that carries a value", () => {
+    const record = encode(Op.Set, "key", bytes("v"));
+    record[2] = 3;
+    expect(parseRecord(record, 0, record.length)).toBe("bad-op");
+    record[2] = Op.Delete;
+    expect(parseRecord(record, 0, record.length)).toBe("bad-op");
+  });
+});

@@ -1,0 +1,43 @@
+// Helpers shared by the test files: temp directories, loggers that record, keys and values.
+import { afterEach } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Logger } from "../src/index.ts";
+
+const made: string[] = [];
+
+/** A fresh empty directory, removed after the current test. */
+export function tempDir(prefix = "kvstore-test"): string {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  made.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A logger that keeps every line, for asserting what recovery reported. */
+export function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const keep = (level: string) => (message: string) => lines.push(`${level}: ${message}`);
+  return { lines, debug: keep("debug"), info: keep("info"), warn: keep("warn"), error: keep("error") };
+}
+
+export function testKey(i: number): string {
+  return `key-${String(i).padStart(6, "0")}`;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function bytes(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+export function text(value: Uint8Array | null): string | null {
+  return value === null ? null : decoder.decode(value);
+}
+
+export { seededValue } from "./fixtures/values.ts";
