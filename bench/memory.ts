@@ -1,0 +1,25 @@
+// Resident memory per key: loads 1,000,000 keys (16 bytes, 100-byte values) into a fresh store.
+// Run alone (bench/engine.ts spawns it) so that nothing else is on the heap.
+import { KVStore, silentLogger } from "../src/index.ts";
+import { benchKey, randomValue, tempDir } from "./harness.ts";
+
+const KEYS = 1_000_000;
+const value = randomValue(100);
+const dir = tempDir("kv-memory");
+Bun.gc(true);
+const before = process.memoryUsage().rss;
+const store = await KVStore.open(dir.path, { sync: "never", logger: silentLogger });
+for (let i = 0; i < KEYS; i += 1000) {
+  const batch: Promise<void>[] = [];
+  for (let j = i; j < i + 1000; j++) batch.push(store.set(benchKey(j), value));
+  await Promise.all(batch);
+}
+store.listKeys({ limit: 1 }); // the sorted index is part of the footprint
+Bun.gc(true);
+const after = process.memoryUsage().rss;
+console.log(
+  `resident memory after loading ${KEYS.toLocaleString("en-US")} keys: ${((after - before) / KEYS).toFixed(0)} bytes per key ` +
+    `(RSS ${(before / 2 ** 20).toFixed(0)} MiB before, ${(after / 2 ** 20).toFixed(0)} MiB after)`,
+);
+await store.close();
+dir.remove();
