@@ -2,5 +2,12 @@
 export * from "./engine/errors.ts";
 export type { ListOptions, Location } from "./engine/keydir.ts";
 export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from "./engine/options.ts";
-export { consoleLogger, silentLogger } from "./engine/options.ts";
+export { consoleLogger, FAULT_POINTS, silentLogger } from "./engine/options.ts";
 export { KVStore, type KVStoreStats, type ValueLocation } from "./engine/store.ts";
+export {
+  type DamagedRegion,
+  type SegmentReport,
+  type SnapshotStatus,
+  type VerifyReport,
+  verify,
+} from "./engine/verify.ts";

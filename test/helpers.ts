@@ -1,6 +1,6 @@
 // Helpers shared by the test files: temp directories, loggers that record, keys and values.
 import { afterEach } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "../src/index.ts";
@@ -41,3 +41,23 @@ export function text(value: Uint8Array | null): string | null {
 }
 
 export { seededValue } from "./fixtures/values.ts";
+
+/** Every key and value of an open store, for comparing two recovery paths. */
+export function dump(store: {
+  listKeys(): string[];
+  get(key: string): Uint8Array | null;
+}): Map<string, string> {
+  const all = new Map<string, string>();
+  for (const key of store.listKeys()) all.set(key, Buffer.from(store.get(key) ?? []).toString("hex"));
+  return all;
+}
+
+/**
+ * A copy of a store's directory taken while it is open: what a crash at this moment would
+ * leave (every acknowledged write is in the kernel, so in the copy).
+ */
+export function crashCopy(dir: string): string {
+  const copy = tempDir("kvstore-crash-copy");
+  cpSync(dir, copy, { recursive: true });
+  return copy;
+}

@@ -1,10 +1,20 @@
-import BTree from "sorted-btree";
+import * as sortedBtree from "sorted-btree";
 
-/** Where the newest record of a key lives. Values stay on disk; the index holds only this. */
+// sorted-btree is CommonJS with `exports.default = BTree`. A default import gets the class under
+// `bun run`, but the whole exports object in a `bun build --compile` binary: accept both.
+const BTree =
+  (sortedBtree.default as unknown as { default?: typeof sortedBtree.default }).default ?? sortedBtree.default;
+type BTree<K, V> = sortedBtree.default<K, V>;
+
+/**
+ * Where the newest record of a key lives. Values stay on disk; the index holds only this.
+ * Compaction moves a record by updating its Location in place (see `relocate`), so that every
+ * holder of the object, the index and the undo log of a write batch alike, follows the move.
+ */
 export interface Location {
-  readonly segmentId: number;
+  segmentId: number;
   /** Offset of the record's first byte in its segment. */
-  readonly offset: number;
+  offset: number;
   /** Whole record length, header and CRC included. */
   readonly length: number;
 }
@@ -33,6 +43,19 @@ export class KeyDir {
   private readonly sorted = new BTree<string, undefined>(undefined, compareKeys);
   private changedKeys: string[] = [];
   private readonly liveBytes = new Map<number, number>();
+
+  /** An index loaded from a snapshot's parallel arrays of keys and locations. */
+  static fromEntries(keys: string[], locations: Location[]): KeyDir {
+    const keydir = new KeyDir();
+    for (let i = 0; i < keys.length; i++) {
+      const location = locations[i] as Location;
+      keydir.locations.set(keys[i] as string, location);
+      keydir.addLive(location.segmentId, location.length);
+    }
+    // The sorted tree is built on the first listing, like for any other new keys.
+    keydir.changedKeys = keys;
+    return keydir;
+  }
 
   get size(): number {
     return this.locations.size;
@@ -64,6 +87,18 @@ export class KeyDir {
     this.noteChanged(key);
     this.addLive(previous.segmentId, -previous.length);
     return previous;
+  }
+
+  /**
+   * Moves a record that compaction copied: `location` now says `segmentId` and `offset`. Live
+   * bytes move with it if the index still points to it (a key overwritten meanwhile does not).
+   */
+  relocate(key: string, location: Location, segmentId: number, offset: number): void {
+    const live = this.locations.get(key) === location;
+    if (live) this.addLive(location.segmentId, -location.length);
+    location.segmentId = segmentId;
+    location.offset = offset;
+    if (live) this.addLive(segmentId, location.length);
   }
 
   /** Bytes of the records in `segmentId` that the index still points to. */

@@ -17,10 +17,20 @@ export interface Logger {
 }
 
 /**
- * The points where a test can make the engine fail, as a crash or an I/O error would there.
- * "write" and "fsync" are the group commit's; the others are compaction's and snapshot's steps.
+ * The points where a test can make the engine fail, as a crash or an I/O error would there:
+ * the group commit's write(2) and fsync, the snapshot's temp file, and each step of compaction
+ * (see compaction.ts for why each is safe to crash after).
  */
-export type FaultPoint = "write" | "fsync";
+export const FAULT_POINTS = [
+  "write",
+  "fsync",
+  "snapshot:written",
+  "compaction:output-written",
+  "compaction:output-renamed",
+  "compaction:relocated",
+  "compaction:input-deleted",
+] as const;
+export type FaultPoint = (typeof FAULT_POINTS)[number];
 
 /** Called at each fault point; throw to fail the operation there. For tests. */
 export type FaultInjector = (point: FaultPoint) => void;
@@ -36,6 +46,15 @@ export interface KVStoreOptions {
   maxKeyBytes?: number;
   /** Largest value in bytes; default 100 MiB. */
   maxValueBytes?: number;
+  /** Compact automatically when there are more sealed segments than this (and at least a
+   * segment's worth of dead bytes to reclaim); default 16. */
+  compactionThreshold?: number;
+  /** Compact automatically when this fraction of the sealed segments' bytes is dead; default 0.5. */
+  compactionDeadRatio?: number;
+  /** Start compactions on the thresholds above; `compact()` works either way. Default true. */
+  autoCompaction?: boolean;
+  /** Save index.snapshot in the background after this many bytes of writes; 0: never. Default 64 MiB. */
+  snapshotEveryBytes?: number;
   /** Where recovery and corruption reports go; default: warnings and errors on stderr. */
   logger?: Logger;
   /** Test seam: see `FaultInjector`. */
@@ -65,6 +84,10 @@ const defaults: ResolvedOptions = {
   maxSegmentBytes: 64 * MiB,
   maxKeyBytes: 4096,
   maxValueBytes: 100 * MiB,
+  compactionThreshold: 16,
+  compactionDeadRatio: 0.5,
+  autoCompaction: true,
+  snapshotEveryBytes: 64 * MiB,
   logger: consoleLogger,
   faultInjector: null,
 };
@@ -94,5 +117,12 @@ export function resolveOptions(options: KVStoreOptions = {}): ResolvedOptions {
     0,
     SEGMENT_BYTES_HARD_LIMIT - 2 * KEY_BYTES_HARD_LIMIT,
   );
+  requireInteger("compactionThreshold", resolved.compactionThreshold, 1, 1_000_000);
+  if (!(resolved.compactionDeadRatio > 0 && resolved.compactionDeadRatio <= 1)) {
+    throw new InvalidOptionError(
+      `option compactionDeadRatio must be above 0 and at most 1, got ${resolved.compactionDeadRatio}`,
+    );
+  }
+  requireInteger("snapshotEveryBytes", resolved.snapshotEveryBytes, 0, Number.MAX_SAFE_INTEGER);
   return resolved;
 }

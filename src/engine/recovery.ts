@@ -1,36 +1,56 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
-import type { KeyDir } from "./keydir.ts";
+import { listSegmentIds, readFileRange, removeLeftovers } from "./directory.ts";
+import { KeyDir } from "./keydir.ts";
 import type { Logger } from "./options.ts";
 import { Op } from "./record.ts";
-import { scanRecords } from "./scan.ts";
-import { parseSegmentFileName, Segment, segmentFileName } from "./segment.ts";
+import { type ScanResult, scanRecords } from "./scan.ts";
+import { Segment, segmentFileName } from "./segment.ts";
+import {
+  type DecodedSnapshot,
+  decodeSnapshot,
+  readSnapshotFile,
+  SNAPSHOT_FILE,
+  tailCrc,
+} from "./snapshot.ts";
+
+/** What happened to index.snapshot on open. */
+export type SnapshotUse = "loaded" | "absent" | "ignored";
 
 export interface RecoveredState {
+  keydir: KeyDir;
   /** Every segment, oldest first; the last one is the active segment. */
   segments: Segment[];
   corruptRecords: number;
   truncatedBytes: number;
-}
-
-/** Segment ids found in `dir`, ascending. */
-export function listSegmentIds(dir: string): number[] {
-  const ids: number[] = [];
-  for (const name of readdirSync(dir)) {
-    const id = parseSegmentFileName(name);
-    if (id !== null) ids.push(id);
-  }
-  return ids.sort((a, b) => a - b);
+  snapshot: SnapshotUse;
+  /** Bytes of segment files read to rebuild the index (all of them without a snapshot). */
+  replayedBytes: number;
 }
 
 /**
- * Rebuilds the index by replaying every segment in id order, so that the newest record of each
- * key wins. Torn tails are cut off; corrupt records in the middle are skipped and counted.
+ * Rebuilds the index: from index.snapshot when it is intact and agrees with the segment files,
+ * then by replaying, in id order, every byte written after what the snapshot covered (all of
+ * every segment without one), so that the newest record of each key wins. Torn tails are cut
+ * off; corrupt records in the middle are skipped and counted.
  */
-export function replaySegments(dir: string, keydir: KeyDir, logger: Logger): RecoveredState {
-  const state: RecoveredState = { segments: [], corruptRecords: 0, truncatedBytes: 0 };
+export function recover(dir: string, logger: Logger): RecoveredState {
+  removeLeftovers(dir, logger);
+  const ids = listSegmentIds(dir);
+  const snapshot = usableSnapshot(dir, ids, logger);
+  const state: RecoveredState = {
+    keydir:
+      typeof snapshot === "string" ? new KeyDir() : KeyDir.fromEntries(snapshot.keys, snapshot.locations),
+    segments: [],
+    corruptRecords: 0,
+    truncatedBytes: 0,
+    snapshot: snapshot === "absent" ? "absent" : typeof snapshot === "string" ? "ignored" : "loaded",
+    replayedBytes: 0,
+  };
+  const covered = new Map<number, number>();
+  if (typeof snapshot !== "string") for (const s of snapshot.segments) covered.set(s.id, s.coveredLength);
   try {
-    for (const id of listSegmentIds(dir)) state.segments.push(replaySegment(dir, id, keydir, logger, state));
+    for (const id of ids) state.segments.push(replaySegment(dir, id, covered.get(id) ?? 0, logger, state));
     if (state.segments.length === 0) state.segments.push(Segment.create(dir, 1));
   } catch (error) {
     for (const segment of state.segments) segment.close();
@@ -39,30 +59,60 @@ export function replaySegments(dir: string, keydir: KeyDir, logger: Logger): Rec
   return state;
 }
 
+/** The snapshot if it can be trusted with these segment files; otherwise "absent" or why not. */
+function usableSnapshot(dir: string, ids: number[], logger: Logger): DecodedSnapshot | string {
+  const bytes = readSnapshotFile(dir);
+  if (bytes === null) return "absent";
+  const snapshot = decodeSnapshot(bytes);
+  const problem = typeof snapshot === "string" ? snapshot : mismatch(dir, ids, snapshot);
+  if (problem === null) return snapshot;
+  logger.warn(`ignoring ${SNAPSHOT_FILE} (${problem}); replaying every segment`);
+  return problem;
+}
+
+/** Why the snapshot does not describe these segment files, or null if it does. */
+export function mismatch(dir: string, ids: number[], snapshot: DecodedSnapshot): string | null {
+  const onDisk = new Set(ids);
+  let newestCovered = 0;
+  for (const segment of snapshot.segments) {
+    const name = segmentFileName(segment.id);
+    if (!onDisk.has(segment.id)) return `${name} is gone`;
+    const path = join(dir, name);
+    if (statSync(path).size < segment.coveredLength) return `${name} is shorter than the snapshot says`;
+    if (
+      tailCrc((offset, length) => readFileRange(path, offset, length), segment.coveredLength) !==
+      segment.tailCrc
+    ) {
+      return `${name} does not hold the bytes the snapshot saw`;
+    }
+    newestCovered = Math.max(newestCovered, segment.id);
+  }
+  const covered = new Set(snapshot.segments.map((s) => s.id));
+  // A segment the snapshot does not know must be newer than all it knows (written after it);
+  // an older unknown one means the files changed under it (e.g. a compaction finished later).
+  const stranger = ids.find((id) => !covered.has(id) && id < newestCovered);
+  return stranger === undefined ? null : `${segmentFileName(stranger)} is not in the snapshot`;
+}
+
 function replaySegment(
   dir: string,
   id: number,
-  keydir: KeyDir,
+  from: number,
   logger: Logger,
   state: RecoveredState,
 ): Segment {
   const name = segmentFileName(id);
-  const bytes = readFileSync(join(dir, name));
-  const { validEnd, tail } = scanRecords(
-    bytes,
-    (record, offset) => {
-      const key = bytes.toString("utf8", record.keyStart, record.keyStart + record.keyBytes);
-      if (record.op === Op.Set) keydir.set(key, { segmentId: id, offset, length: record.length });
-      else keydir.delete(key);
-    },
-    (offset, length, reason) => {
-      state.corruptRecords++;
-      logger.warn(`skipped ${length} corrupt bytes (${reason}) in ${name} at offset ${offset}`);
-    },
-  );
-  const segment = Segment.open(dir, id, bytes.length);
+  const path = join(dir, name);
+  const size = statSync(path).size;
+  const bytes = readFileRange(path, from, size - from);
+  state.replayedBytes += bytes.length;
+  const { validEnd, tail } = replayRecords(state.keydir, id, bytes, from, (offset, length, reason) => {
+    state.corruptRecords++;
+    logger.warn(`skipped ${length} corrupt bytes (${reason}) in ${name} at offset ${offset}`);
+  });
+  const segment = Segment.open(dir, id, size);
   if (tail !== null) {
-    const cut = bytes.length - validEnd;
+    const cut = size - validEnd;
     state.truncatedBytes += cut;
     state.corruptRecords++;
     logger.warn(`truncated a torn tail of ${cut} bytes (${tail}) in ${name} at offset ${validEnd}`);
@@ -70,4 +120,29 @@ function replaySegment(
     segment.sync();
   }
   return segment;
+}
+
+/**
+ * Applies the records in `bytes`, which start at offset `from` of segment `segmentId`, to the
+ * index. Offsets passed out, and `validEnd`, are offsets in the segment.
+ */
+export function replayRecords(
+  keydir: KeyDir,
+  segmentId: number,
+  bytes: Buffer,
+  from: number,
+  onCorrupt: (offset: number, length: number, reason: string) => void,
+): ScanResult & { records: number } {
+  let records = 0;
+  const result = scanRecords(
+    bytes,
+    (record, offset) => {
+      records++;
+      const key = bytes.toString("utf8", record.keyStart, record.keyStart + record.keyBytes);
+      if (record.op === Op.Set) keydir.set(key, { segmentId, offset: from + offset, length: record.length });
+      else keydir.delete(key);
+    },
+    (offset, length, reason) => onCorrupt(from + offset, length, reason),
+  );
+  return { validEnd: from + result.validEnd, tail: result.tail, records };
 }

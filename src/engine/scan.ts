@@ -35,7 +35,7 @@ export function scanRecords(
   return { validEnd: end, tail: null };
 }
 
-function findNextRecord(bytes: Uint8Array, from: number, end: number): number {
+export function findNextRecord(bytes: Uint8Array, from: number, end: number): number {
   let at = bytes.indexOf(MAGIC_0, from);
   while (at !== -1 && at < end - 1) {
     if (bytes[at + 1] === MAGIC_1 && typeof parseRecord(bytes, at, end) !== "string") return at;

@@ -1,4 +1,6 @@
-import { closeSync, fsyncSync, mkdirSync, openSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { type CompactionResult, compact } from "./compaction.ts";
+import { syncDirectory } from "./directory.ts";
 import {
   CorruptionError,
   InvalidKeyError,
@@ -6,12 +8,13 @@ import {
   StoreClosedError,
   ValueTooLargeError,
 } from "./errors.ts";
-import { KeyDir, type ListOptions, type Location } from "./keydir.ts";
+import type { KeyDir, ListOptions, Location } from "./keydir.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { encodeRecord, HEADER_BYTES, Op, parseRecord, RECORD_OVERHEAD, recordLength } from "./record.ts";
-import { replaySegments } from "./recovery.ts";
+import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import { Segment } from "./segment.ts";
+import { encodeSnapshot, tailCrc, writeSnapshotFile } from "./snapshot.ts";
 import { GroupCommitter, type WriteBatch } from "./writer.ts";
 
 export interface KVStoreStats {
@@ -29,11 +32,22 @@ export interface KVStoreStats {
   corruptRecords: number;
   /** Bytes cut off torn segment tails on open. */
   truncatedBytes: number;
+  /** How open rebuilt the index: from index.snapshot, or by replay ("absent"/"ignored"). */
+  snapshotOnOpen: SnapshotUse;
+  /** Bytes of segment files that open replayed. */
+  replayedBytesOnOpen: number;
+  snapshotsSaved: number;
   sets: number;
   deletes: number;
   /** Group commits: each is one write(2) per touched segment. */
   groupCommits: number;
   fsyncs: number;
+  compacting: boolean;
+  compactions: number;
+  /** Bytes of segment files that compactions deleted, less the bytes they wrote. */
+  bytesReclaimed: number;
+  lastCompactionMs: number;
+  lastCompactionLiveRecords: number;
 }
 
 /** Where a value's bytes sit in a segment file, for streaming them without a copy. */
@@ -52,20 +66,32 @@ const textEncoder = new TextEncoder();
 export class KVStore {
   private readonly segments = new Map<number, Segment>();
   private active: Segment;
+  private readonly keydir: KeyDir;
   private readonly committer: GroupCommitter;
   private closing: Promise<void> | null = null;
-  private sets = 0;
-  private deletes = 0;
+  private compaction: Promise<void> | null = null;
+  private snapshotQueue: Promise<void> = Promise.resolve();
+  private snapshotScheduled = false;
+  private bytesSinceSnapshot = 0;
+  private readonly counters = {
+    sets: 0,
+    deletes: 0,
+    snapshotsSaved: 0,
+    compactions: 0,
+    bytesReclaimed: 0,
+    lastCompactionMs: 0,
+    lastCompactionLiveRecords: 0,
+  };
 
   private constructor(
     readonly dir: string,
     private readonly options: ResolvedOptions,
-    private readonly keydir: KeyDir,
     private readonly lock: DirectoryLock,
+    private readonly recovered: Omit<RecoveredState, "keydir" | "segments">,
+    keydir: KeyDir,
     segments: Segment[],
-    private readonly corruptRecords: number,
-    private readonly truncatedBytes: number,
   ) {
+    this.keydir = keydir;
     for (const segment of segments) this.segments.set(segment.id, segment);
     this.active = segments[segments.length - 1] as Segment;
     this.committer = new GroupCommitter(options.sync, options.syncIntervalMs, options.logger, {
@@ -75,24 +101,20 @@ export class KVStore {
     });
   }
 
-  /** Opens (creating if needed) the store in `dir`: takes its LOCK and rebuilds the index. */
+  /**
+   * Opens (creating if needed) the store in `dir`: takes its LOCK and rebuilds the index from
+   * index.snapshot plus what was written after it, or from all segments.
+   */
   static async open(dir: string, options: KVStoreOptions = {}): Promise<KVStore> {
     const resolved = resolveOptions(options);
     mkdirSync(dir, { recursive: true });
     const lock = acquireLock(dir);
     try {
-      const keydir = new KeyDir();
-      const recovered = replaySegments(dir, keydir, resolved.logger);
+      const { keydir, segments, ...report } = recover(dir, resolved.logger);
       syncDirectory(dir);
-      return new KVStore(
-        dir,
-        resolved,
-        keydir,
-        lock,
-        recovered.segments,
-        recovered.corruptRecords,
-        recovered.truncatedBytes,
-      );
+      const store = new KVStore(dir, resolved, lock, report, keydir, segments);
+      store.maybeStartCompaction();
+      return store;
     } catch (error) {
       lock.release();
       throw error;
@@ -112,7 +134,7 @@ export class KVStore {
       const batch = this.committer.batch();
       const location = this.append(batch, Op.Set, key, keyBytes, bytes);
       batch.noteUndo(key, this.keydir.set(key, location));
-      this.sets++;
+      this.counters.sets++;
       return batch.promise;
     } catch (error) {
       return Promise.reject(error);
@@ -127,7 +149,7 @@ export class KVStore {
     const batch = this.committer.batch();
     this.append(batch, Op.Delete, key, keyBytes, null);
     batch.noteUndo(key, this.keydir.delete(key));
-    this.deletes++;
+    this.counters.deletes++;
     await batch.promise;
     return true;
   }
@@ -157,7 +179,8 @@ export class KVStore {
 
   /**
    * Where the value of `key` sits on disk, so a server can stream it from the file. The bytes
-   * are not CRC-checked here; `get()` checks them.
+   * are not CRC-checked here (`get()` checks them), and a compaction that finishes later may
+   * delete the file: open it at once.
    */
   locateValue(key: string): ValueLocation | null {
     this.assertOpen();
@@ -172,6 +195,30 @@ export class KVStore {
       offset: location.offset + HEADER_BYTES + keyBytes,
       length: location.length - RECORD_OVERHEAD - keyBytes,
     };
+  }
+
+  /**
+   * Rewrites the live records of every segment (the active one is sealed first) into new
+   * segments and deletes the old ones. Reads and writes go on meanwhile. If a compaction is
+   * already running, this waits for that one.
+   */
+  compact(): Promise<void> {
+    try {
+      this.assertOpen();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.compaction ?? this.startCompaction();
+  }
+
+  /** Saves index.snapshot now (writes queued before this call are included). */
+  saveSnapshot(): Promise<void> {
+    try {
+      this.assertOpen();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.queueSnapshot();
   }
 
   stats(): KVStoreStats {
@@ -191,18 +238,23 @@ export class KVStore {
       deadBytes: totalBytes - liveBytes,
       activeSegmentId: this.active.id,
       oldestSegmentId,
-      corruptRecords: this.corruptRecords,
-      truncatedBytes: this.truncatedBytes,
-      sets: this.sets,
-      deletes: this.deletes,
+      corruptRecords: this.recovered.corruptRecords,
+      truncatedBytes: this.recovered.truncatedBytes,
+      snapshotOnOpen: this.recovered.snapshot,
+      replayedBytesOnOpen: this.recovered.replayedBytes,
       groupCommits: this.committer.batches,
       fsyncs: this.committer.fsyncs,
+      compacting: this.compaction !== null,
+      ...this.counters,
     };
   }
 
-  /** Flushes and fsyncs every write, closes the files and releases the LOCK. */
+  /**
+   * Flushes and fsyncs every write, stops a compaction that has not reached its commit point,
+   * saves index.snapshot, closes the files and releases the LOCK.
+   */
   close(): Promise<void> {
-    if (this.closing === null) this.closing = this.closeOnce();
+    this.closing ??= this.closeOnce();
     return this.closing;
   }
 
@@ -211,9 +263,13 @@ export class KVStore {
   }
 
   private async closeOnce(): Promise<void> {
-    await this.committer.drain();
+    await this.writesSettled();
+    await this.compaction?.catch(() => {});
     this.committer.stop();
     try {
+      await this.queueSnapshot().catch((error) => {
+        this.options.logger.error(`could not save the index snapshot on close: ${String(error)}`);
+      });
       this.committer.syncAll();
     } finally {
       for (const segment of this.segments.values()) segment.close();
@@ -230,19 +286,146 @@ export class KVStore {
     value: Uint8Array | null,
   ): Location {
     const length = recordLength(keyBytes, value === null ? 0 : value.length);
-    if (this.active.size > 0 && this.active.size + length > this.options.maxSegmentBytes) this.rotate();
+    if (this.active.size > 0 && this.active.size + length > this.options.maxSegmentBytes) {
+      this.rotate(this.active.id + 1);
+      this.maybeStartCompaction();
+    }
     const segment = this.active;
     batch.touch(segment);
     encodeRecord(segment.reserve(length), segment.appendPosition, op, key, keyBytes, value);
+    this.bytesSinceSnapshot += length;
+    if (this.bytesSinceSnapshot >= this.options.snapshotEveryBytes) this.scheduleSnapshot();
     return { segmentId: segment.id, offset: segment.commitAppend(length), length };
   }
 
-  /** Seals the active segment and starts the next one. */
-  private rotate(): void {
-    const next = Segment.create(this.dir, this.active.id + 1);
+  /** Seals the active segment and starts segment `id`. */
+  private rotate(id: number): void {
+    const next = Segment.create(this.dir, id);
     this.segments.set(next.id, next);
     this.active = next;
     this.committer.noteNewFile();
+  }
+
+  /**
+   * Starts a compaction when the sealed segments are more than `compactionThreshold` (and their
+   * live data would fit in that many), or when their dead fraction reaches `compactionDeadRatio`.
+   */
+  private maybeStartCompaction(): void {
+    if (!this.options.autoCompaction || this.compaction !== null || this.closing !== null) return;
+    let sealed = 0;
+    let sealedBytes = 0;
+    let sealedLive = 0;
+    for (const segment of this.segments.values()) {
+      if (segment === this.active) continue;
+      sealed++;
+      sealedBytes += segment.size;
+      sealedLive += this.keydir.liveBytesOf(segment.id);
+    }
+    const dead = sealedBytes - sealedLive;
+    const tooMany =
+      sealed > this.options.compactionThreshold &&
+      Math.ceil(sealedLive / this.options.maxSegmentBytes) <= this.options.compactionThreshold;
+    const tooDead = dead > 0 && dead / sealedBytes >= this.options.compactionDeadRatio;
+    if (!tooMany && !tooDead) return;
+    this.startCompaction().catch((error) => {
+      this.options.logger.error(`background compaction failed: ${String(error)}`);
+    });
+  }
+
+  private startCompaction(): Promise<void> {
+    const run = this.runCompaction().finally(() => {
+      this.compaction = null;
+    });
+    this.compaction = run;
+    return run;
+  }
+
+  private async runCompaction(): Promise<void> {
+    // Start from a macrotask: no write batch is open then (see compaction.ts).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.writesSettled();
+    if (this.closing !== null) return;
+    const started = performance.now();
+    const inputs = [...this.segments.values()].sort((a, b) => a.id - b.id);
+    let live = 0;
+    for (const input of inputs) live += this.keydir.liveBytesOf(input.id);
+    // Outputs take the ids between the sealed active segment and the next one. Packing records
+    // in order into segments of at most maxSegmentBytes needs at most 2 * ceil(live / max) + 1.
+    const sealedActive = this.active.id;
+    const gap = 2 * Math.ceil(live / this.options.maxSegmentBytes) + 2;
+    this.rotate(sealedActive + gap);
+    const result: CompactionResult = await compact({
+      dir: this.dir,
+      keydir: this.keydir,
+      inputs,
+      firstOutputId: sealedActive + 1,
+      lastOutputId: sealedActive + gap - 1,
+      maxSegmentBytes: this.options.maxSegmentBytes,
+      logger: this.options.logger,
+      faults: this.options.faultInjector,
+      aborted: () => this.closing !== null,
+      writesSettled: () => this.writesSettled(),
+      addSegment: (segment) => this.segments.set(segment.id, segment),
+      removeSegment: (segment) => {
+        this.segments.delete(segment.id);
+        this.committer.forget(segment);
+        segment.close();
+      },
+    });
+    if (result.aborted) return;
+    this.counters.compactions++;
+    this.counters.bytesReclaimed += result.bytesBefore - result.bytesAfter;
+    this.counters.lastCompactionMs = performance.now() - started;
+    this.counters.lastCompactionLiveRecords = result.liveRecords;
+    this.options.logger.info(
+      `compacted ${result.inputs} segments into ${result.outputs}: ${result.liveRecords} live records, ` +
+        `${result.bytesBefore - result.bytesAfter} bytes reclaimed in ${this.counters.lastCompactionMs.toFixed(0)} ms`,
+    );
+    // The old snapshot names the deleted segments; replace it (close saves its own).
+    if (this.closing === null) await this.queueSnapshot();
+  }
+
+  private scheduleSnapshot(): void {
+    if (this.snapshotScheduled || this.options.snapshotEveryBytes === 0) return;
+    this.snapshotScheduled = true;
+    setImmediate(() => {
+      this.snapshotScheduled = false;
+      // A running compaction saves one when it finishes.
+      if (this.closing !== null || this.compaction !== null) return;
+      this.queueSnapshot().catch((error) => {
+        this.options.logger.error(`background index snapshot failed: ${String(error)}`);
+      });
+    });
+  }
+
+  /** Snapshots are saved one at a time, in the order asked for. */
+  private queueSnapshot(): Promise<void> {
+    const run = this.snapshotQueue.then(() => this.writeSnapshot());
+    this.snapshotQueue = run.catch(() => {});
+    return run;
+  }
+
+  private async writeSnapshot(): Promise<void> {
+    await this.writesSettled();
+    // From here to the file write, nothing yields: the index and the segment lengths it is
+    // paired with are taken at one moment, after every queued write reached the files.
+    this.committer.syncAll();
+    const covered = [...this.segments.values()]
+      .sort((a, b) => a.id - b.id)
+      .map((segment) => ({
+        id: segment.id,
+        coveredLength: segment.size,
+        tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
+      }));
+    const bytes = encodeSnapshot(covered, this.keydir.size, this.keydir.entries());
+    this.bytesSinceSnapshot = 0;
+    await writeSnapshotFile(this.dir, bytes, this.options.faultInjector);
+    this.counters.snapshotsSaved++;
+  }
+
+  /** Resolves once no write batch is open: every write so far is in the files (or failed). */
+  private async writesSettled(): Promise<void> {
+    while (this.committer.hasOpenBatch) await this.committer.drain();
   }
 
   /** Puts back the index entries that a failed batch changed, newest change first. */
@@ -277,14 +460,5 @@ export class KVStore {
   private assertOpen(): void {
     // Once close() has begun, no new work starts: it would race the files being closed.
     if (this.closing !== null) throw new StoreClosedError(this.dir);
-  }
-}
-
-function syncDirectory(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

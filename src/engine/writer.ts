@@ -80,6 +80,10 @@ export class GroupCommitter {
     return batch;
   }
 
+  get hasOpenBatch(): boolean {
+    return this.open !== null;
+  }
+
   /** A new segment file was created; its directory entry must be made durable too. */
   noteNewFile(): void {
     this.directoryDirty = true;

@@ -15,7 +15,11 @@ interface Ack {
 }
 
 /** Runs one child until SIGKILL and returns the writes it acknowledged. */
-async function runAndKill(dir: string, round: number, extraArgs: string[] = []): Promise<Map<string, Ack>> {
+async function runAndKill(
+  dir: string,
+  round: number,
+  extraArgs: string[],
+): Promise<{ acks: Map<string, Ack>; compactions: number }> {
   const child = Bun.spawn([process.execPath, WRITER, dir, String(round), ...extraArgs], {
     stdout: "pipe",
     stderr: "inherit",
@@ -38,24 +42,30 @@ async function runAndKill(dir: string, round: number, extraArgs: string[] = []):
   }
   expect(await child.exited).not.toBe(0);
   const acks = new Map<string, Ack>();
+  let compactions = 0;
   // A line cut short by the kill has no newline after it: only whole lines count.
   for (const line of output.slice(0, output.lastIndexOf("\n")).split("\n")) {
     const [word, key, version, length] = line.split(" ");
+    if (word === "compacted") compactions++;
     if (word !== "ack" || key === undefined) continue;
     const previous = acks.get(key);
     if (previous === undefined || previous.version < Number(version)) {
       acks.set(key, { version: Number(version), length: Number(length) });
     }
   }
-  return acks;
+  return { acks, compactions };
 }
 
-async function crashRounds(extraArgs: string[] = []): Promise<void> {
+/** Runs the rounds; returns how many compactions the children finished. */
+async function crashRounds(extraArgs: string[] = []): Promise<number> {
   const dir = tempDir("kvstore-crash");
   const latest = new Map<string, Ack>();
   let acknowledged = 0;
+  let compactions = 0;
   for (let round = 1; round <= ROUNDS; round++) {
-    const acks = await runAndKill(dir, round, extraArgs);
+    const run = await runAndKill(dir, round, extraArgs);
+    const acks = run.acks;
+    compactions += run.compactions;
     acknowledged += acks.size;
     for (const [key, ack] of acks) latest.set(key, ack);
 
@@ -75,10 +85,15 @@ async function crashRounds(extraArgs: string[] = []): Promise<void> {
     await store.close();
   }
   expect(acknowledged).toBeGreaterThan(ROUNDS * 10);
+  return compactions;
 }
 
 describe("crash safety", () => {
   it(`keeps every acknowledged write through ${ROUNDS} SIGKILLs`, async () => {
     await crashRounds();
+  }, 60_000);
+
+  it(`keeps every acknowledged write through ${ROUNDS} SIGKILLs while compaction runs continuously`, async () => {
+    expect(await crashRounds(["--compact"])).toBeGreaterThan(ROUNDS);
   }, 60_000);
 });

@@ -1,6 +1,8 @@
 // Model-based property test: random operation sequences against a plain Map, with segments so
-// small that rotation happens every few writes.
+// small that rotation (and automatic compaction) happens every few writes.
 import { describe, expect, it } from "bun:test";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { KVStore, type KVStoreOptions, silentLogger } from "../../src/index.ts";
 import { tempDir } from "../helpers.ts";
@@ -10,7 +12,9 @@ type Command =
   | { kind: "delete"; key: string }
   | { kind: "get"; key: string }
   | { kind: "list"; prefix: string; after: string | undefined; limit: number | undefined }
-  | { kind: "reopen" };
+  | { kind: "reopen"; snapshot: "keep" | "delete" | "damage" }
+  | { kind: "compact"; await: boolean }
+  | { kind: "saveSnapshot" };
 
 // A handful of keys, some multi-byte, so that overwrites and deletes hit existing keys often.
 const keyArb = fc.constantFrom("a", "b", "c", "a/1", "a/2", "b/ü", "🙂", "long-key-".repeat(8));
@@ -30,8 +34,28 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
       limit: fc.option(fc.nat(4), { nil: undefined }),
     }),
   },
-  { weight: 1, arbitrary: fc.constant({ kind: "reopen" as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("reopen"),
+      snapshot: fc.constantFrom("keep", "delete", "damage"),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("compact"), await: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "saveSnapshot" as const }) },
 );
+
+/** What reopen finds of index.snapshot: as close() left it, gone, or with a byte flipped. */
+function tamperWithSnapshot(dir: string, how: "keep" | "delete" | "damage"): void {
+  const path = join(dir, "index.snapshot");
+  if (how === "delete") rmSync(path, { force: true });
+  if (how === "damage" && existsSync(path)) {
+    const bytes = readFileSync(path);
+    const at = bytes.length >> 1;
+    bytes[at] = (bytes[at] as number) ^ 0x10;
+    writeFileSync(path, bytes);
+  }
+}
 
 function expectedList(
   model: Map<string, Uint8Array>,
@@ -52,14 +76,20 @@ async function checkEqual(store: KVStore, model: Map<string, Uint8Array>): Promi
 }
 
 describe("model-based property", () => {
-  it("behaves like a Map through set, delete, get, list, rotation and reopen", async () => {
+  it("behaves like a Map through writes, rotation, compaction, snapshots and reopen", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(commandArb, { maxLength: 60 }),
         fc.boolean(),
         async (commands, concurrent) => {
           const dir = tempDir("kvstore-model");
-          const options: KVStoreOptions = { maxSegmentBytes: 1024, logger: silentLogger, sync: "never" };
+          const options: KVStoreOptions = {
+            maxSegmentBytes: 1024,
+            logger: silentLogger,
+            sync: "never",
+            compactionThreshold: 3,
+            snapshotEveryBytes: 2048,
+          };
           let store = await KVStore.open(dir, options);
           const model = new Map<string, Uint8Array>();
           const inFlight: Promise<unknown>[] = [];
@@ -92,8 +122,21 @@ describe("model-based property", () => {
                 case "reopen":
                   await Promise.all(inFlight.splice(0));
                   await store.close();
+                  tamperWithSnapshot(dir, command.snapshot);
                   store = await KVStore.open(dir, options);
                   break;
+                case "compact": {
+                  // Either wait for it or let it run beside the commands that follow.
+                  const compaction = store.compact();
+                  if (command.await) await compaction;
+                  else inFlight.push(compaction);
+                  break;
+                }
+                case "saveSnapshot":
+                  await store.saveSnapshot();
+                  break;
+                default:
+                  throw new Error(`unhandled command ${JSON.stringify(command satisfies never)}`);
               }
               await checkEqual(store, model);
             }
@@ -108,5 +151,5 @@ describe("model-based property", () => {
       ),
       { numRuns: 150 },
     );
-  });
+  }, 60_000);
 });

@@ -1,0 +1,176 @@
+import { readFileSync, renameSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import { syncDirectory } from "./directory.ts";
+import type { Location } from "./keydir.ts";
+import type { FaultInjector } from "./options.ts";
+import { readU32, writeU32 } from "./record.ts";
+
+// index.snapshot: the index as it was at one moment, so that open need not replay everything.
+// It is a hint, never the source of truth: open uses it only if it is intact and agrees with
+// the segment files, then replays whatever was written after it.
+//
+// +----------+-----------+-------------------------------+-----------+---------------------------------+-------+
+// | KVINDEX1 | seg_count | seg_count x                   | key_count | key_count x                     | crc32 |
+// | 8 bytes  | u32 LE    | (u32 id, u32 covered_length,  | u32 LE    | (u16 key_len, key, u32 segment, |  4 B  |
+// |          |           |  u32 crc32 of the last <=4 KiB |           |  u32 offset, u32 record_length) |       |
+// |          |           |  before covered_length)       |           |                                 |       |
+// +----------+-----------+-------------------------------+-----------+---------------------------------+-------+
+//
+// The segment table comes first so that it can be checked against the files before any key is
+// loaded; crc32 covers every byte before it.
+
+export const SNAPSHOT_FILE = "index.snapshot";
+export const SNAPSHOT_TEMP_FILE = "index.snapshot.tmp";
+const MAGIC = new TextEncoder().encode("KVINDEX1");
+const TAIL_CHECK_BYTES = 4096;
+
+/** How much of one segment a snapshot covers, and a checksum of the bytes just before that. */
+export interface CoveredSegment {
+  id: number;
+  coveredLength: number;
+  tailCrc: number;
+}
+
+export interface DecodedSnapshot {
+  segments: CoveredSegment[];
+  keys: string[];
+  locations: Location[];
+}
+
+/** CRC-32 of the last (up to) 4 KiB before `coveredLength` of a segment's bytes. */
+export function tailCrc(
+  segmentBytes: (offset: number, length: number) => Uint8Array,
+  coveredLength: number,
+): number {
+  const from = Math.max(0, coveredLength - TAIL_CHECK_BYTES);
+  return Bun.hash.crc32(segmentBytes(from, coveredLength - from));
+}
+
+export function encodeSnapshot(
+  segments: CoveredSegment[],
+  keyCount: number,
+  entries: Iterable<[string, Location]>,
+): Uint8Array {
+  let out = new Uint8Array(MAGIC.length + 8 + segments.length * 12 + keyCount * 40 + 4);
+  out.set(MAGIC);
+  let at = MAGIC.length;
+  writeU32(out, at, segments.length);
+  at += 4;
+  for (const segment of segments) {
+    writeU32(out, at, segment.id);
+    writeU32(out, at + 4, segment.coveredLength);
+    writeU32(out, at + 8, segment.tailCrc);
+    at += 12;
+  }
+  writeU32(out, at, keyCount);
+  at += 4;
+  for (const [key, location] of entries) {
+    const keyBytes = Buffer.byteLength(key, "utf8");
+    if (at + keyBytes + 18 > out.length) {
+      const grown = new Uint8Array(Math.max(out.length * 2, at + keyBytes + 18));
+      grown.set(out.subarray(0, at));
+      out = grown;
+    }
+    out[at] = keyBytes & 0xff;
+    out[at + 1] = keyBytes >>> 8;
+    if (keyBytes === key.length) {
+      for (let i = 0; i < keyBytes; i++) out[at + 2 + i] = key.charCodeAt(i);
+    } else {
+      encoder.encodeInto(key, out.subarray(at + 2, at + 2 + keyBytes));
+    }
+    at += 2 + keyBytes;
+    writeU32(out, at, location.segmentId);
+    writeU32(out, at + 4, location.offset);
+    writeU32(out, at + 8, location.length);
+    at += 12;
+  }
+  if (at + 4 > out.length) {
+    const grown = new Uint8Array(at + 4);
+    grown.set(out.subarray(0, at));
+    out = grown;
+  }
+  writeU32(out, at, Bun.hash.crc32(out.subarray(0, at)));
+  return out.subarray(0, at + 4);
+}
+
+const encoder = new TextEncoder();
+
+/** Decodes a snapshot file's bytes, or says why they are not a valid snapshot. */
+export function decodeSnapshot(bytes: Buffer): DecodedSnapshot | string {
+  if (bytes.length < MAGIC.length + 12) return "too short";
+  if (!MAGIC.every((byte, i) => bytes[i] === byte)) return "wrong magic";
+  const end = bytes.length - 4;
+  if (Bun.hash.crc32(bytes.subarray(0, end)) !== readU32(bytes, end)) return "checksum mismatch";
+  let at = MAGIC.length;
+  const segmentCount = readU32(bytes, at);
+  at += 4;
+  if (at + segmentCount * 12 + 4 > end) return "segment table overruns the file";
+  const segments: CoveredSegment[] = [];
+  const covered = new Map<number, number>();
+  for (let i = 0; i < segmentCount; i++, at += 12) {
+    const segment = {
+      id: readU32(bytes, at),
+      coveredLength: readU32(bytes, at + 4),
+      tailCrc: readU32(bytes, at + 8),
+    };
+    segments.push(segment);
+    covered.set(segment.id, segment.coveredLength);
+  }
+  const keyCount = readU32(bytes, at);
+  at += 4;
+  const keys: string[] = new Array(keyCount);
+  const locations: Location[] = new Array(keyCount);
+  for (let i = 0; i < keyCount; i++) {
+    if (at + 2 > end) return "entries overrun the file";
+    const keyBytes = (bytes[at] as number) | ((bytes[at + 1] as number) << 8);
+    at += 2;
+    if (at + keyBytes + 12 > end) return "entries overrun the file";
+    keys[i] = bytes.toString("utf8", at, at + keyBytes);
+    at += keyBytes;
+    const location = {
+      segmentId: readU32(bytes, at),
+      offset: readU32(bytes, at + 4),
+      length: readU32(bytes, at + 8),
+    };
+    at += 12;
+    const segmentCovered = covered.get(location.segmentId);
+    if (segmentCovered === undefined || location.offset + location.length > segmentCovered) {
+      return `key ${i} points outside the segments the snapshot covers`;
+    }
+    locations[i] = location;
+  }
+  if (at !== end) return "trailing bytes after the entries";
+  return { segments, keys, locations };
+}
+
+export function readSnapshotFile(dir: string): Buffer | null {
+  try {
+    return readFileSync(join(dir, SNAPSHOT_FILE));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+}
+
+/**
+ * Replaces index.snapshot atomically: the bytes go to a temp file that is fsynced, renamed over
+ * the old snapshot, and the directory is fsynced, so a crash leaves the old or the new one whole.
+ */
+export async function writeSnapshotFile(
+  dir: string,
+  bytes: Uint8Array,
+  faults: FaultInjector | null,
+): Promise<void> {
+  const temp = join(dir, SNAPSHOT_TEMP_FILE);
+  const handle = await open(temp, "w");
+  try {
+    await handle.writeFile(bytes);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  faults?.("snapshot:written");
+  renameSync(temp, join(dir, SNAPSHOT_FILE));
+  syncDirectory(dir);
+}

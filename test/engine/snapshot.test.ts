@@ -1,0 +1,159 @@
+import { describe, expect, it } from "bun:test";
+import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { segmentFileName } from "../../src/engine/segment.ts";
+import { KVStore, type KVStoreOptions, silentLogger } from "../../src/index.ts";
+import { crashCopy, dump, recordingLogger, seededValue, tempDir, testKey } from "../helpers.ts";
+
+const options: KVStoreOptions = { logger: silentLogger, maxSegmentBytes: 8192, autoCompaction: false };
+
+/** A store with overwrites and deletes across several segments. */
+async function populated(dir: string): Promise<KVStore> {
+  const store = await KVStore.open(dir, options);
+  for (let i = 0; i < 300; i++) await store.set(testKey(i % 120), seededValue(i, 40));
+  for (let i = 0; i < 120; i += 7) await store.delete(testKey(i));
+  return store;
+}
+
+/** What a full replay gives for `dir`: the reference every snapshot path must match. */
+async function replayDump(dir: string): Promise<Map<string, string>> {
+  const copy = crashCopy(dir);
+  rmSync(join(copy, "index.snapshot"), { force: true });
+  const store = await KVStore.open(copy, options);
+  expect(store.stats().snapshotOnOpen).toBe("absent");
+  const all = dump(store);
+  await store.close();
+  return all;
+}
+
+describe("index snapshot", () => {
+  it("is saved by close() and used by the next open, which replays nothing", async () => {
+    const dir = tempDir();
+    const store = await populated(dir);
+    const before = dump(store);
+    await store.close();
+    expect(existsSync(join(dir, "index.snapshot"))).toBe(true);
+    const reopened = await KVStore.open(dir, options);
+    expect(reopened.stats().snapshotOnOpen).toBe("loaded");
+    expect(reopened.stats().replayedBytesOnOpen).toBe(0);
+    expect(dump(reopened)).toEqual(before);
+    await reopened.close();
+    expect(await replayDump(dir)).toEqual(before);
+  });
+
+  it("is used even when older than the data: the bytes after it are replayed", async () => {
+    const dir = tempDir();
+    const store = await populated(dir);
+    await store.saveSnapshot();
+    for (let i = 0; i < 200; i++) await store.set(testKey(i), seededValue(i + 1000, 30));
+    for (let i = 0; i < 200; i += 3) await store.delete(testKey(i));
+    const expected = dump(store);
+    const crashed = crashCopy(dir);
+    await store.close();
+    const reopened = await KVStore.open(crashed, options);
+    const stats = reopened.stats();
+    expect(stats.snapshotOnOpen).toBe("loaded");
+    expect(stats.replayedBytesOnOpen).toBeGreaterThan(0);
+    expect(stats.replayedBytesOnOpen).toBeLessThan(stats.totalBytes);
+    expect(dump(reopened)).toEqual(expected);
+    await reopened.close();
+  });
+
+  it("is ignored with a log line when damaged, and a full replay gives the same data", async () => {
+    const dir = tempDir();
+    const store = await populated(dir);
+    const expected = dump(store);
+    await store.close();
+    const path = join(dir, "index.snapshot");
+    const bytes = readFileSync(path);
+    bytes[40] = (bytes[40] as number) ^ 0xff;
+    writeFileSync(path, bytes);
+    const logger = recordingLogger();
+    const reopened = await KVStore.open(dir, { ...options, logger });
+    expect(reopened.stats().snapshotOnOpen).toBe("ignored");
+    expect(logger.lines.join("\n")).toContain("checksum mismatch");
+    expect(dump(reopened)).toEqual(expected);
+    await reopened.close();
+  });
+
+  it("is ignored when a segment it covers was cut short or changed", async () => {
+    for (const damage of ["truncate", "rewrite"] as const) {
+      const dir = tempDir();
+      const store = await populated(dir);
+      await store.close();
+      const first = join(dir, segmentFileName(1));
+      if (damage === "truncate") truncateSync(first, 100);
+      else {
+        const bytes = readFileSync(first);
+        bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 1;
+        writeFileSync(first, bytes);
+      }
+      const reopened = await KVStore.open(dir, options);
+      expect(reopened.stats().snapshotOnOpen).toBe("ignored");
+      const replayed = dump(reopened);
+      await reopened.close();
+      expect(await replayDump(dir)).toEqual(replayed);
+    }
+  });
+
+  it("is ignored when it misses a segment older than the newest it covers", async () => {
+    const dir = tempDir();
+    const store = await populated(dir);
+    await store.saveSnapshot();
+    const stale = readFileSync(join(dir, "index.snapshot"));
+    await store.compact();
+    const expected = dump(store);
+    await store.close();
+    // Put back the snapshot from before the compaction: it names segments that are gone.
+    writeFileSync(join(dir, "index.snapshot"), stale);
+    const reopened = await KVStore.open(dir, options);
+    expect(reopened.stats().snapshotOnOpen).toBe("ignored");
+    expect(dump(reopened)).toEqual(expected);
+    await reopened.close();
+  });
+
+  it("survives a crash while it is being written: the old one stays whole", async () => {
+    const dir = tempDir();
+    let crash = false;
+    const store = await KVStore.open(dir, {
+      ...options,
+      faultInjector: (point) => {
+        if (crash && point === "snapshot:written") throw new Error("crash before rename");
+      },
+    });
+    await store.set("a", "1");
+    await store.saveSnapshot();
+    await store.set("b", "2");
+    crash = true;
+    await expect(store.saveSnapshot()).rejects.toThrow("crash before rename");
+    await Bun.sleep(10);
+    const crashed = crashCopy(dir);
+    crash = false;
+    await store.close();
+    expect(existsSync(join(crashed, "index.snapshot.tmp"))).toBe(true);
+    const reopened = await KVStore.open(crashed, options);
+    expect(reopened.stats().snapshotOnOpen).toBe("loaded");
+    expect(reopened.listKeys()).toEqual(["a", "b"]);
+    expect(existsSync(join(crashed, "index.snapshot.tmp"))).toBe(false);
+    await reopened.close();
+  });
+
+  it("is saved in the background after snapshotEveryBytes of writes", async () => {
+    const store = await KVStore.open(tempDir(), { ...options, snapshotEveryBytes: 4096 });
+    for (let i = 0; i < 100; i++) await store.set(testKey(i), seededValue(i, 100));
+    while (store.stats().snapshotsSaved === 0) await Bun.sleep(1);
+    await store.close();
+  });
+
+  it("handles keys of every size up to the limit and multi-byte keys", async () => {
+    const dir = tempDir();
+    const store = await KVStore.open(dir, { ...options, maxKeyBytes: 65_535 });
+    const keys = ["k", "ключ/🙂", "x".repeat(65_535), "é".repeat(1000)];
+    for (const [i, key] of keys.entries()) await store.set(key, seededValue(i, 10));
+    await store.close();
+    const reopened = await KVStore.open(dir, { ...options, maxKeyBytes: 65_535 });
+    expect(reopened.stats().snapshotOnOpen).toBe("loaded");
+    for (const [i, key] of keys.entries()) expect(reopened.get(key)).toEqual(seededValue(i, 10));
+    await reopened.close();
+  });
+});

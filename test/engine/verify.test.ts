@@ -1,0 +1,83 @@
+import { describe, expect, it } from "bun:test";
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { segmentFileName } from "../../src/engine/segment.ts";
+import { KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
+import { expectedData, writeDataSet } from "../fixtures/data-set.ts";
+import { tempDir } from "../helpers.ts";
+
+const options: KVStoreOptions = { logger: silentLogger, maxSegmentBytes: 4096, autoCompaction: false };
+
+async function closedDataSet(): Promise<string> {
+  const dir = tempDir();
+  const store = await KVStore.open(dir, options);
+  await writeDataSet(store);
+  await store.close();
+  return dir;
+}
+
+/** Every file of `dir` with its bytes, to show that verify changed nothing. */
+function contents(dir: string): Map<string, string> {
+  return new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).toString("hex")]));
+}
+
+describe("verify", () => {
+  it("reports a healthy store", async () => {
+    const dir = await closedDataSet();
+    const report = verify(dir);
+    expect(report.ok).toBe(true);
+    expect(report.liveKeys).toBe(expectedData().size);
+    expect(report.damaged).toEqual([]);
+    expect(report.snapshot.status).toBe("ok");
+    expect(report.records).toBe(report.segments.reduce((n, s) => n + s.records, 0));
+    expect(report.totalBytes).toBe(report.liveBytes + report.deadBytes);
+    expect(report.deadBytes).toBeGreaterThan(0);
+  });
+
+  it("names the file and offset of a damaged record and of a torn tail, changing nothing", async () => {
+    const dir = await closedDataSet();
+    const first = join(dir, segmentFileName(1));
+    const bytes = readFileSync(first);
+    bytes[20] = (bytes[20] as number) ^ 0xff;
+    writeFileSync(first, bytes);
+    appendFileSync(join(dir, segmentFileName(2)), new Uint8Array([0xf0, 0xf1, 1, 9]));
+    const before = contents(dir);
+    const report = verify(dir);
+    expect(report.ok).toBe(false);
+    expect(report.damaged).toHaveLength(2);
+    expect(report.damaged[0]).toMatchObject({ file: segmentFileName(1), offset: 0, tail: false });
+    expect(report.damaged[1]).toMatchObject({ file: segmentFileName(2), length: 4, tail: true });
+    expect(contents(dir)).toEqual(before);
+  });
+
+  it("reports a damaged snapshot as corrupt and an outdated one as stale", async () => {
+    const dir = await closedDataSet();
+    const path = join(dir, "index.snapshot");
+    const good = readFileSync(path);
+    const damaged = Buffer.from(good);
+    damaged[12] = (damaged[12] as number) ^ 1;
+    writeFileSync(path, damaged);
+    expect(verify(dir).snapshot.status).toBe("corrupt");
+    expect(verify(dir).ok).toBe(false);
+
+    writeFileSync(path, good);
+    const store = await KVStore.open(dir, options);
+    await store.compact();
+    await store.set("later", "x");
+    writeFileSync(path, good); // the snapshot from before the compaction
+    const report = verify(dir);
+    expect(report.snapshot.status).toBe("stale");
+    expect(report.ok).toBe(true);
+    await store.close();
+  });
+
+  it("reports temp files left by an interrupted compaction", async () => {
+    const dir = await closedDataSet();
+    writeFileSync(join(dir, `${segmentFileName(99)}.compacting`), "partial");
+    expect(verify(dir).leftovers).toEqual([`${segmentFileName(99)}.compacting`]);
+  });
+
+  it("refuses a path that is not a directory", () => {
+    expect(() => verify(join(tempDir(), "missing"))).toThrow("is not a directory");
+  });
+});
