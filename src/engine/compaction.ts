@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { syncDirectory } from "./directory.ts";
 import type { KeyDir, Location } from "./keydir.ts";
 import type { FaultInjector, Logger } from "./options.ts";
-import { Op, parseRecord } from "./record.ts";
-import { findNextRecord } from "./scan.ts";
+import { parseRecord } from "./record.ts";
 import { Segment, segmentFileName } from "./segment.ts";
+import { nextTurn, SLICE_NANOS } from "./slices.ts";
 
 // Compaction rewrites the live records of every sealed segment into new segments and deletes the
 // old ones. Why each step is safe to crash after:
@@ -22,7 +22,6 @@ import { Segment, segmentFileName } from "./segment.ts";
 //    newer than any record it deletes that is still on disk, so nothing comes back to life.
 //    That is also why compaction can drop every tombstone: all older records go with the inputs.
 
-const SLICE_NANOS = 3_000_000;
 const OUTPUT_BUFFER_BYTES = 1024 * 1024;
 const TEMP_SUFFIX = ".compacting";
 
@@ -42,6 +41,8 @@ export interface CompactionPlan {
   aborted(): boolean;
   /** Resolves when no write batch is open (see `yieldToEventLoop`). */
   writesSettled(): Promise<void>;
+  /** Runs `walk` when no other walk over the index (a snapshot being written) is under way. */
+  exclusiveIndexWalk(walk: () => Promise<void>): Promise<void>;
   addSegment(segment: Segment): void;
   removeSegment(segment: Segment): void;
 }
@@ -55,17 +56,21 @@ export interface CompactionResult {
   aborted: boolean;
 }
 
-/** One record copied to an output: the Location object that the index held for it then. */
-interface Move {
-  key: string;
-  location: Location;
-  segmentId: number;
-  offset: number;
+/**
+ * The records copied to outputs, as parallel arrays (a million small objects would keep the
+ * garbage collector busy): the key, the Location object the index held for it then, and where
+ * its copy is.
+ */
+interface Moves {
+  keys: string[];
+  locations: Location[];
+  segmentIds: number[];
+  offsets: number[];
 }
 
 export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
   const outputs = new OutputWriter(plan);
-  const moves: Move[] = [];
+  const moves: Moves = { keys: [], locations: [], segmentIds: [], offsets: [] };
   const result: CompactionResult = {
     inputs: plan.inputs.length,
     outputs: 0,
@@ -75,10 +80,7 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     aborted: false,
   };
   try {
-    for (const input of plan.inputs) {
-      await copyLiveRecords(plan, input, outputs, moves);
-      if (plan.aborted()) break;
-    }
+    await copyLiveRecords(plan, outputs, moves);
     await outputs.finish();
   } catch (error) {
     await outputs.discard();
@@ -98,17 +100,27 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
   syncDirectory(plan.dir);
   for (const output of finished) plan.addSegment(Segment.open(plan.dir, output.id, output.size));
 
-  let sliceStart = Bun.nanoseconds();
-  for (let i = 0; i < moves.length; i++) {
-    const move = moves[i] as Move;
-    plan.keydir.relocate(move.key, move.location, move.segmentId, move.offset);
-    if ((i & 1023) === 1023 && Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
-      await yieldToEventLoop(plan);
-      sliceStart = Bun.nanoseconds();
+  // A snapshot being written must not see Locations change under it.
+  await plan.exclusiveIndexWalk(async () => {
+    let sliceStart = Bun.nanoseconds();
+    const { keys, locations, segmentIds, offsets } = moves;
+    for (let i = 0; i < keys.length; i++) {
+      plan.keydir.relocate(
+        keys[i] as string,
+        locations[i] as Location,
+        segmentIds[i] as number,
+        offsets[i] as number,
+      );
+      if ((i & 1023) === 1023 && Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
+        plan.keydir.settleRelocations();
+        await yieldToEventLoop(plan);
+        sliceStart = Bun.nanoseconds();
+      }
     }
-  }
-  plan.faults?.("compaction:relocated");
-  dropUncopiedKeys(plan);
+    plan.keydir.settleRelocations();
+    plan.faults?.("compaction:relocated");
+    dropUncopiedKeys(plan);
+  });
 
   // A write batch that failed would put back the Location objects it replaced. Those that were
   // copied now point at outputs; wait for open batches so none can bring back an input location.
@@ -122,7 +134,7 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
   return {
     ...result,
     outputs: finished.length,
-    liveRecords: moves.length,
+    liveRecords: moves.keys.length,
     bytesAfter: finished.reduce((sum, o) => sum + o.size, 0),
   };
 }
@@ -151,36 +163,39 @@ function dropUncopiedKeys(plan: CompactionPlan): void {
  * open while a slice runs, and the index the slice sees holds only flushed writes.
  */
 async function yieldToEventLoop(plan: CompactionPlan): Promise<void> {
-  await new Promise<void>((resolve) => setImmediate(resolve));
+  await nextTurn();
   await plan.writesSettled();
 }
 
-async function copyLiveRecords(plan: CompactionPlan, input: Segment, outputs: OutputWriter, moves: Move[]) {
-  const size = input.size;
-  if (size === 0) return;
-  const bytes = input.bytes(0, size);
-  const keys = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = 0;
+/**
+ * Copies the record of every index entry that points into an input. Walking the index rather
+ * than the inputs reads only live records, and a Map iterator carries on correctly while writes
+ * change the index between slices: an entry overwritten or added meanwhile points to the active
+ * segment, not to an input, and is skipped.
+ */
+async function copyLiveRecords(plan: CompactionPlan, outputs: OutputWriter, moves: Moves): Promise<void> {
+  const inputs = new Map(plan.inputs.map((input) => [input.id, input]));
+  const inputBytes = new Map<number, Uint8Array>();
   let sliceStart = Bun.nanoseconds();
   let sinceCheck = 0;
-  while (at < size) {
-    const record = parseRecord(bytes, at, size);
-    if (typeof record === "string") {
-      // Damage was counted when the store opened; skip to the next valid record.
-      const next = findNextRecord(bytes, at + 1, size);
-      if (next === -1) break;
-      at = next;
-      continue;
-    }
-    if (record.op === Op.Set) {
-      const key = keys.toString("utf8", record.keyStart, record.keyStart + record.keyBytes);
-      const location = plan.keydir.get(key);
-      if (location !== undefined && location.segmentId === input.id && location.offset === at) {
-        const placed = outputs.append(bytes.subarray(at, at + record.length));
-        moves.push({ key, location, segmentId: placed.segmentId, offset: placed.offset });
+  for (const [key, location] of plan.keydir.entries()) {
+    const input = inputs.get(location.segmentId);
+    if (input !== undefined) {
+      let bytes = inputBytes.get(input.id);
+      if (bytes === undefined) {
+        bytes = input.allWritten();
+        inputBytes.set(input.id, bytes);
+      }
+      const record = bytes.subarray(location.offset, location.offset + location.length);
+      // A record damaged since open is not copied; dropUncopiedKeys reports its key.
+      if (typeof parseRecord(record, 0, record.length) !== "string") {
+        const placed = outputs.append(record);
+        moves.keys.push(key);
+        moves.locations.push(location);
+        moves.segmentIds.push(placed.segmentId);
+        moves.offsets.push(placed.offset);
       }
     }
-    at += record.length;
     if (++sinceCheck === 256) {
       sinceCheck = 0;
       if (Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
@@ -200,11 +215,13 @@ interface FinishedOutput {
 
 interface OpenOutput extends FinishedOutput {
   fd: number;
+  /** The fdatasync under way on this output, if any. */
+  syncing: Promise<void> | null;
 }
 
 /**
- * Writes output segments as temp files. A full output is fsynced off the event loop (a large
- * file can take a while to reach the disk) while the next one fills.
+ * Writes output segments as temp files, fsynced off the event loop while the copy goes on; a
+ * full output is sealed with a last fsync while the next one fills.
  */
 class OutputWriter {
   private current: OpenOutput | null = null;
@@ -263,32 +280,46 @@ class OutputWriter {
     }
     const id = this.nextId++;
     const tempPath = join(this.plan.dir, segmentFileName(id) + TEMP_SUFFIX);
-    const output = { id, tempPath, fd: openSync(tempPath, "wx"), size: 0 };
+    const output: OpenOutput = { id, tempPath, fd: openSync(tempPath, "wx"), size: 0, syncing: null };
     this.started.push(output);
     this.current = output;
     return output;
   }
 
+  /**
+   * Writes the buffer out and starts an fdatasync if none is under way. Syncing as it goes
+   * keeps little dirty data in the page cache: on ext4 a durable write's fsync may have to
+   * flush it too, so a large backlog would stall the store's own writes.
+   */
   private writeBuffer(output: OpenOutput): void {
     if (this.buffered === 0) return;
     writeAll(output.fd, this.buffer.subarray(0, this.buffered), output.size - this.buffered);
     this.buffered = 0;
+    if (output.syncing === null) {
+      const syncing = datasync(output.fd).finally(() => {
+        if (output.syncing === syncing) output.syncing = null;
+      });
+      syncing.catch(() => {});
+      output.syncing = syncing;
+    }
   }
 
   private seal(output: OpenOutput): void {
     this.writeBuffer(output);
     this.current = null;
-    const synced = new Promise<void>((resolve, reject) => {
-      fdatasync(output.fd, (error) => {
-        closeSync(output.fd);
-        if (error) reject(error);
-        else resolve();
-      });
-    }).then(() => this.plan.faults?.("compaction:output-written"));
+    const synced = (output.syncing ?? Promise.resolve())
+      .catch(() => {})
+      .then(() => datasync(output.fd))
+      .finally(() => closeSync(output.fd))
+      .then(() => this.plan.faults?.("compaction:output-written"));
     // Failures surface from finish() or discard(); do not also report them as unhandled.
     synced.catch(() => {});
     this.syncs.push(synced);
   }
+}
+
+function datasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
 function writeAll(fd: number, bytes: Uint8Array, position: number): void {

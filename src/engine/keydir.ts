@@ -1,10 +1,10 @@
 import * as sortedBtree from "sorted-btree";
+import type { DecodedSnapshot } from "./snapshot.ts";
 
 // sorted-btree is CommonJS with `exports.default = BTree`. A default import gets the class under
 // `bun run`, but the whole exports object in a `bun build --compile` binary: accept both.
 const BTree =
   (sortedBtree.default as unknown as { default?: typeof sortedBtree.default }).default ?? sortedBtree.default;
-type BTree<K, V> = sortedBtree.default<K, V>;
 
 /**
  * Where the newest record of a key lives. Values stay on disk; the index holds only this.
@@ -43,10 +43,18 @@ export class KeyDir {
   private readonly sorted = new BTree<string, undefined>(undefined, compareKeys);
   private changedKeys: string[] = [];
   private readonly liveBytes = new Map<number, number>();
+  /** Live bytes moved by `relocate` and not yet applied: from segment, to segment, bytes. */
+  private readonly pendingMoves = new Map<number, Map<number, number>>();
+  private watched: Map<string, Location | undefined> | null = null;
 
-  /** An index loaded from a snapshot's parallel arrays of keys and locations. */
-  static fromEntries(keys: string[], locations: Location[]): KeyDir {
+  /**
+   * An index loaded from a snapshot: parallel arrays of distinct keys and their locations, then
+   * entries that replace what those said of the same key.
+   */
+  static fromSnapshot(snapshot: DecodedSnapshot): KeyDir {
     const keydir = new KeyDir();
+    const { keys, locations, repeats } = snapshot;
+    // Distinct keys: no need to look for a previous location.
     for (let i = 0; i < keys.length; i++) {
       const location = locations[i] as Location;
       keydir.locations.set(keys[i] as string, location);
@@ -54,7 +62,28 @@ export class KeyDir {
     }
     // The sorted tree is built on the first listing, like for any other new keys.
     keydir.changedKeys = keys;
+    for (let i = 0; i < repeats.keys.length; i++)
+      keydir.set(repeats.keys[i] as string, repeats.locations[i] as Location);
     return keydir;
+  }
+
+  /**
+   * From now until `stopWatching()`, remembers the location each key had before its first
+   * change (undefined: it had none). A snapshot written a slice at a time uses it to save the
+   * index as it was when the snapshot began.
+   */
+  startWatching(): void {
+    this.watched = new Map();
+  }
+
+  isWatched(key: string): boolean {
+    return this.watched?.has(key) ?? false;
+  }
+
+  stopWatching(): Map<string, Location | undefined> {
+    const watched = this.watched ?? new Map();
+    this.watched = null;
+    return watched;
   }
 
   get size(): number {
@@ -72,6 +101,7 @@ export class KeyDir {
   /** Points `key` at `location`; returns the location it replaces. */
   set(key: string, location: Location): Location | undefined {
     const previous = this.locations.get(key);
+    if (this.watched !== null && !this.watched.has(key)) this.watched.set(key, previous);
     this.locations.set(key, location);
     if (previous === undefined) this.noteChanged(key);
     else this.addLive(previous.segmentId, -previous.length);
@@ -83,6 +113,7 @@ export class KeyDir {
   delete(key: string): Location | undefined {
     const previous = this.locations.get(key);
     if (previous === undefined) return undefined;
+    if (this.watched !== null && !this.watched.has(key)) this.watched.set(key, previous);
     this.locations.delete(key);
     this.noteChanged(key);
     this.addLive(previous.segmentId, -previous.length);
@@ -91,14 +122,31 @@ export class KeyDir {
 
   /**
    * Moves a record that compaction copied: `location` now says `segmentId` and `offset`. Live
-   * bytes move with it if the index still points to it (a key overwritten meanwhile does not).
+   * bytes move with it if the index still points to it (a key overwritten meanwhile does not);
+   * they are tallied per segment pair and applied by `settleRelocations()`, which compaction
+   * calls before it lets other code run.
    */
   relocate(key: string, location: Location, segmentId: number, offset: number): void {
-    const live = this.locations.get(key) === location;
-    if (live) this.addLive(location.segmentId, -location.length);
+    if (this.locations.get(key) === location) {
+      let to = this.pendingMoves.get(location.segmentId);
+      if (to === undefined) {
+        to = new Map();
+        this.pendingMoves.set(location.segmentId, to);
+      }
+      to.set(segmentId, (to.get(segmentId) ?? 0) + location.length);
+    }
     location.segmentId = segmentId;
     location.offset = offset;
-    if (live) this.addLive(segmentId, location.length);
+  }
+
+  settleRelocations(): void {
+    for (const [from, to] of this.pendingMoves) {
+      for (const [segmentId, bytes] of to) {
+        this.addLive(from, -bytes);
+        this.addLive(segmentId, bytes);
+      }
+    }
+    this.pendingMoves.clear();
   }
 
   /** Bytes of the records in `segmentId` that the index still points to. */

@@ -39,8 +39,7 @@ export function recover(dir: string, logger: Logger): RecoveredState {
   const ids = listSegmentIds(dir);
   const snapshot = usableSnapshot(dir, ids, logger);
   const state: RecoveredState = {
-    keydir:
-      typeof snapshot === "string" ? new KeyDir() : KeyDir.fromEntries(snapshot.keys, snapshot.locations),
+    keydir: typeof snapshot === "string" ? new KeyDir() : KeyDir.fromSnapshot(snapshot),
     segments: [],
     corruptRecords: 0,
     truncatedBytes: 0,

@@ -139,9 +139,21 @@ export class Segment {
     return this.read(offset, length);
   }
 
+  /** Every byte written so far, mapped (for compaction, which reads whole segments). */
+  allWritten(): Uint8Array {
+    if (this.mapping === null || this.mapping.length < this.written) this.remap();
+    return this.mapping !== null && this.mapping.length >= this.written
+      ? this.mapping.subarray(0, this.written)
+      : this.read(0, this.written);
+  }
+
   private remapIfGrown(end: number): void {
     if (end > this.written) return;
     if (this.mapping !== null && this.written - this.mapping.length < REMAP_STEP_BYTES) return;
+    this.remap();
+  }
+
+  private remap(): void {
     try {
       this.mapping = Bun.mmap(this.path, { shared: true });
     } catch {

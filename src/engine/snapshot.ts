@@ -10,15 +10,18 @@ import { readU32, writeU32 } from "./record.ts";
 // It is a hint, never the source of truth: open uses it only if it is intact and agrees with
 // the segment files, then replays whatever was written after it.
 //
-// +----------+-----------+-------------------------------+-----------+---------------------------------+-------+
-// | KVINDEX1 | seg_count | seg_count x                   | key_count | key_count x                     | crc32 |
-// | 8 bytes  | u32 LE    | (u32 id, u32 covered_length,  | u32 LE    | (u16 key_len, key, u32 segment, |  4 B  |
-// |          |           |  u32 crc32 of the last <=4 KiB |           |  u32 offset, u32 record_length) |       |
-// |          |           |  before covered_length)       |           |                                 |       |
-// +----------+-----------+-------------------------------+-----------+---------------------------------+-------+
+// +----------+-----------+------------------------------+-----------+---------+--------------+---------+-------+
+// | KVINDEX1 | seg_count | seg_count x                  | key_count | entries | repeat_count | entries | crc32 |
+// | 8 bytes  | u32 LE    | (u32 id, u32 covered_length, | u32 LE    |         | u32 LE       |         |  4 B  |
+// |          |           |  u32 crc32 of the last       |           |         |              |         |       |
+// |          |           |  <= 4 KiB before it)         |           |         |              |         |       |
+// +----------+-----------+------------------------------+-----------+---------+--------------+---------+-------+
+// entry: u16 key_len, key (UTF-8), u32 segment id, u32 record offset, u32 record length
 //
 // The segment table comes first so that it can be checked against the files before any key is
-// loaded; crc32 covers every byte before it.
+// loaded. The first entries name distinct keys; the repeated entries come after and replace
+// what the first ones said of the same key (see `SnapshotEncoder`). crc32 covers every byte
+// before it.
 
 export const SNAPSHOT_FILE = "index.snapshot";
 export const SNAPSHOT_TEMP_FILE = "index.snapshot.tmp";
@@ -34,8 +37,11 @@ export interface CoveredSegment {
 
 export interface DecodedSnapshot {
   segments: CoveredSegment[];
+  /** Distinct keys and their locations. */
   keys: string[];
   locations: Location[];
+  /** Entries applied after those, replacing what they said of the same key. */
+  repeats: { keys: string[]; locations: Location[] };
 }
 
 /** CRC-32 of the last (up to) 4 KiB before `coveredLength` of a segment's bytes. */
@@ -47,31 +53,38 @@ export function tailCrc(
   return Bun.hash.crc32(segmentBytes(from, coveredLength - from));
 }
 
-export function encodeSnapshot(
-  segments: CoveredSegment[],
-  keyCount: number,
-  entries: Iterable<[string, Location]>,
-): Uint8Array {
-  let out = new Uint8Array(MAGIC.length + 8 + segments.length * 12 + keyCount * 40 + 4);
-  out.set(MAGIC);
-  let at = MAGIC.length;
-  writeU32(out, at, segments.length);
-  at += 4;
-  for (const segment of segments) {
-    writeU32(out, at, segment.id);
-    writeU32(out, at + 4, segment.coveredLength);
-    writeU32(out, at + 8, segment.tailCrc);
-    at += 12;
-  }
-  writeU32(out, at, keyCount);
-  at += 4;
-  for (const [key, location] of entries) {
-    const keyBytes = Buffer.byteLength(key, "utf8");
-    if (at + keyBytes + 18 > out.length) {
-      const grown = new Uint8Array(Math.max(out.length * 2, at + keyBytes + 18));
-      grown.set(out.subarray(0, at));
-      out = grown;
+/**
+ * Builds a snapshot a few entries at a time, so that a large index can be written out between
+ * other work. `add` takes entries of distinct keys; after `startRepeats`, `add` takes entries
+ * that replace any earlier one of the same key.
+ */
+export class SnapshotEncoder {
+  private out: Uint8Array;
+  private at: number;
+  private countAt: number;
+  private count = 0;
+
+  constructor(segments: CoveredSegment[], expectedKeys: number) {
+    this.out = new Uint8Array(MAGIC.length + 16 + segments.length * 12 + expectedKeys * 40);
+    this.out.set(MAGIC);
+    let at = MAGIC.length;
+    writeU32(this.out, at, segments.length);
+    at += 4;
+    for (const segment of segments) {
+      writeU32(this.out, at, segment.id);
+      writeU32(this.out, at + 4, segment.coveredLength);
+      writeU32(this.out, at + 8, segment.tailCrc);
+      at += 12;
     }
+    this.countAt = at;
+    this.at = at + 4;
+  }
+
+  add(key: string, location: Location): void {
+    const keyBytes = Buffer.byteLength(key, "utf8");
+    this.ensureRoom(keyBytes + 14);
+    const out = this.out;
+    let at = this.at;
     out[at] = keyBytes & 0xff;
     out[at + 1] = keyBytes >>> 8;
     if (keyBytes === key.length) {
@@ -83,15 +96,35 @@ export function encodeSnapshot(
     writeU32(out, at, location.segmentId);
     writeU32(out, at + 4, location.offset);
     writeU32(out, at + 8, location.length);
-    at += 12;
+    this.at = at + 12;
+    this.count++;
   }
-  if (at + 4 > out.length) {
-    const grown = new Uint8Array(at + 4);
-    grown.set(out.subarray(0, at));
-    out = grown;
+
+  startRepeats(): void {
+    this.closeSection();
+    this.countAt = this.at;
+    this.at += 4;
   }
-  writeU32(out, at, Bun.hash.crc32(out.subarray(0, at)));
-  return out.subarray(0, at + 4);
+
+  finish(): Uint8Array {
+    this.closeSection();
+    this.ensureRoom(4);
+    writeU32(this.out, this.at, Bun.hash.crc32(this.out.subarray(0, this.at)));
+    return this.out.subarray(0, this.at + 4);
+  }
+
+  private closeSection(): void {
+    writeU32(this.out, this.countAt, this.count);
+    this.count = 0;
+  }
+
+  private ensureRoom(bytes: number): void {
+    // Room for the next section's count too.
+    if (this.at + bytes + 4 <= this.out.length) return;
+    const grown = new Uint8Array(Math.max(this.out.length * 2, this.at + bytes + 4));
+    grown.set(this.out.subarray(0, this.at));
+    this.out = grown;
+  }
 }
 
 const encoder = new TextEncoder();
@@ -117,11 +150,38 @@ export function decodeSnapshot(bytes: Buffer): DecodedSnapshot | string {
     segments.push(segment);
     covered.set(segment.id, segment.coveredLength);
   }
-  const keyCount = readU32(bytes, at);
-  at += 4;
-  const keys: string[] = new Array(keyCount);
-  const locations: Location[] = new Array(keyCount);
-  for (let i = 0; i < keyCount; i++) {
+  const first = readEntries(bytes, at, end, covered);
+  if (typeof first === "string") return first;
+  const repeats = readEntries(bytes, first.end, end, covered);
+  if (typeof repeats === "string") return repeats;
+  if (repeats.end !== end) return "trailing bytes after the entries";
+  return {
+    segments,
+    keys: first.keys,
+    locations: first.locations,
+    repeats: { keys: repeats.keys, locations: repeats.locations },
+  };
+}
+
+interface Entries {
+  keys: string[];
+  locations: Location[];
+  end: number;
+}
+
+/** One counted list of entries starting at `at`, each checked against the covered segments. */
+function readEntries(
+  bytes: Buffer,
+  start: number,
+  end: number,
+  covered: Map<number, number>,
+): Entries | string {
+  if (start + 4 > end) return "entries overrun the file";
+  const count = readU32(bytes, start);
+  let at = start + 4;
+  const keys: string[] = new Array(count);
+  const locations: Location[] = new Array(count);
+  for (let i = 0; i < count; i++) {
     if (at + 2 > end) return "entries overrun the file";
     const keyBytes = (bytes[at] as number) | ((bytes[at + 1] as number) << 8);
     at += 2;
@@ -140,8 +200,7 @@ export function decodeSnapshot(bytes: Buffer): DecodedSnapshot | string {
     }
     locations[i] = location;
   }
-  if (at !== end) return "trailing bytes after the entries";
-  return { segments, keys, locations };
+  return { keys, locations, end: at };
 }
 
 export function readSnapshotFile(dir: string): Buffer | null {

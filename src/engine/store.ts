@@ -14,7 +14,8 @@ import { type KVStoreOptions, type ResolvedOptions, resolveOptions } from "./opt
 import { encodeRecord, HEADER_BYTES, Op, parseRecord, RECORD_OVERHEAD, recordLength } from "./record.ts";
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import { Segment } from "./segment.ts";
-import { encodeSnapshot, tailCrc, writeSnapshotFile } from "./snapshot.ts";
+import { nextTurn, SLICE_NANOS } from "./slices.ts";
+import { SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
 import { GroupCommitter, type WriteBatch } from "./writer.ts";
 
 export interface KVStoreStats {
@@ -71,6 +72,7 @@ export class KVStore {
   private closing: Promise<void> | null = null;
   private compaction: Promise<void> | null = null;
   private snapshotQueue: Promise<void> = Promise.resolve();
+  private indexWalk: Promise<void> = Promise.resolve();
   private snapshotScheduled = false;
   private bytesSinceSnapshot = 0;
   private readonly counters = {
@@ -342,7 +344,7 @@ export class KVStore {
 
   private async runCompaction(): Promise<void> {
     // Start from a macrotask: no write batch is open then (see compaction.ts).
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
     await this.writesSettled();
     if (this.closing !== null) return;
     const started = performance.now();
@@ -365,6 +367,7 @@ export class KVStore {
       faults: this.options.faultInjector,
       aborted: () => this.closing !== null,
       writesSettled: () => this.writesSettled(),
+      exclusiveIndexWalk: (walk) => this.exclusiveIndexWalk(walk),
       addSegment: (segment) => this.segments.set(segment.id, segment),
       removeSegment: (segment) => {
         this.segments.delete(segment.id);
@@ -405,22 +408,57 @@ export class KVStore {
     return run;
   }
 
+  /**
+   * Saves the index as it is when this starts, written out a slice at a time. Writes that come
+   * meanwhile are watched: a key they change is saved with the location it had at the start.
+   */
   private async writeSnapshot(): Promise<void> {
-    await this.writesSettled();
-    // From here to the file write, nothing yields: the index and the segment lengths it is
-    // paired with are taken at one moment, after every queued write reached the files.
-    this.committer.syncAll();
-    const covered = [...this.segments.values()]
-      .sort((a, b) => a.id - b.id)
-      .map((segment) => ({
-        id: segment.id,
-        coveredLength: segment.size,
-        tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
-      }));
-    const bytes = encodeSnapshot(covered, this.keydir.size, this.keydir.entries());
-    this.bytesSinceSnapshot = 0;
+    const bytes = await this.exclusiveIndexWalk(async () => {
+      await this.writesSettled();
+      // The start: every write so far is in the files and fsynced; the segment lengths saved
+      // here are what the index below describes.
+      this.committer.syncAll();
+      const covered = [...this.segments.values()]
+        .sort((a, b) => a.id - b.id)
+        .map((segment) => ({
+          id: segment.id,
+          coveredLength: segment.size,
+          tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
+        }));
+      this.bytesSinceSnapshot = 0;
+      const encoder = new SnapshotEncoder(covered, this.keydir.size);
+      this.keydir.startWatching();
+      let changed: Map<string, Location | undefined>;
+      try {
+        let sliceStart = Bun.nanoseconds();
+        let count = 0;
+        for (const [key, location] of this.keydir.entries()) {
+          if (!this.keydir.isWatched(key)) encoder.add(key, location);
+          if ((++count & 1023) === 0 && Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
+            await nextTurn();
+            sliceStart = Bun.nanoseconds();
+          }
+        }
+      } finally {
+        changed = this.keydir.stopWatching();
+      }
+      // Keys changed meanwhile, as they were at the start (some may repeat an entry above).
+      encoder.startRepeats();
+      for (const [key, location] of changed) if (location !== undefined) encoder.add(key, location);
+      return encoder.finish();
+    });
     await writeSnapshotFile(this.dir, bytes, this.options.faultInjector);
     this.counters.snapshotsSaved++;
+  }
+
+  /** Runs `walk` after any other walk over the index (snapshot, compaction's relocation) ends. */
+  private exclusiveIndexWalk<T>(walk: () => Promise<T>): Promise<T> {
+    const run = this.indexWalk.then(walk);
+    this.indexWalk = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
   }
 
   /** Resolves once no write batch is open: every write so far is in the files (or failed). */

@@ -101,7 +101,7 @@ function checkSnapshot(dir: string, ids: number[], full: KeyDir): VerifyReport["
   const problem = mismatch(dir, ids, snapshot);
   if (problem !== null) return { status: "stale", detail: problem };
   // Rebuild the index as open would (snapshot, then what follows it) and compare.
-  const fromSnapshot = KeyDir.fromEntries(snapshot.keys, snapshot.locations);
+  const fromSnapshot = KeyDir.fromSnapshot(snapshot);
   const covered = new Map(snapshot.segments.map((s) => [s.id, s.coveredLength]));
   for (const id of ids) {
     const from = covered.get(id) ?? 0;

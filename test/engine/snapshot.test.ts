@@ -1,7 +1,8 @@
 import { describe, expect, it } from "bun:test";
-import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { segmentFileName } from "../../src/engine/segment.ts";
+import { decodeSnapshot } from "../../src/engine/snapshot.ts";
 import { KVStore, type KVStoreOptions, silentLogger } from "../../src/index.ts";
 import { crashCopy, dump, recordingLogger, seededValue, tempDir, testKey } from "../helpers.ts";
 
@@ -143,6 +144,59 @@ describe("index snapshot", () => {
     for (let i = 0; i < 100; i++) await store.set(testKey(i), seededValue(i, 100));
     while (store.stats().snapshotsSaved === 0) await Bun.sleep(1);
     await store.close();
+  });
+
+  it("saves the index as it was when it started, while writes go on during a long save", async () => {
+    const dir = tempDir();
+    const store = await KVStore.open(dir, { ...options, sync: "never", maxSegmentBytes: 1024 * 1024 });
+    const keys = 100_000;
+    for (let i = 0; i < keys; i += 1000) {
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, j) => store.set(testKey(i + j), seededValue(i + j, 8))),
+      );
+    }
+    const saving = store.saveSnapshot();
+    const atStart = dump(store);
+    // Overwrite, delete and add keys on every event-loop turn until the save ends.
+    let turn = 0;
+    let saved = false;
+    saving.then(() => {
+      saved = true;
+    });
+    while (!saved) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turn++;
+      await store.set(testKey(turn * 7), seededValue(-turn, 8));
+      await store.delete(testKey(turn * 7 + 1));
+      await store.set(`new-${turn}`, "x");
+    }
+    await saving;
+    expect(turn).toBeGreaterThan(1);
+    const latest = dump(store);
+    const crashed = crashCopy(dir);
+    await store.close();
+
+    // Alone, with every byte written after it cut off, the snapshot gives the state when it
+    // started...
+    const snapshot = decodeSnapshot(readFileSync(join(crashed, "index.snapshot")));
+    if (typeof snapshot === "string") throw new Error(snapshot);
+    expect(snapshot.repeats.keys.length).toBeGreaterThan(0);
+    const alone = crashCopy(crashed);
+    for (const name of readdirSync(alone).filter((f) => f.endsWith(".dat"))) {
+      const covered = snapshot.segments.find((s) => segmentFileName(s.id) === name);
+      if (covered === undefined) rmSync(join(alone, name));
+      else truncateSync(join(alone, name), covered.coveredLength);
+    }
+    let reopened = await KVStore.open(alone, options);
+    expect(reopened.stats().snapshotOnOpen).toBe("loaded");
+    expect(reopened.stats().replayedBytesOnOpen).toBe(0);
+    expect(dump(reopened)).toEqual(atStart);
+    await reopened.close();
+    // ...and with what followed it, the latest state.
+    reopened = await KVStore.open(crashed, options);
+    expect(reopened.stats().snapshotOnOpen).toBe("loaded");
+    expect(dump(reopened)).toEqual(latest);
+    await reopened.close();
   });
 
   it("handles keys of every size up to the limit and multi-byte keys", async () => {
