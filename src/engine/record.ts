@@ -87,6 +87,23 @@ export function parseRecord(source: Uint8Array, at: number, end: number): Parsed
   return { op, keyStart, keyBytes, valueStart: keyStart + keyBytes, valueBytes, length };
 }
 
+/**
+ * The value of the SET record of `length` bytes at `at` in `source`, copied out, once its
+ * magic, op, lengths and CRC check out; otherwise why not. The read path: no object is made
+ * but the copy.
+ */
+export function copyValue(source: Uint8Array, at: number, length: number): Uint8Array | ParseFailure {
+  if (!hasMagic(source, at)) return "bad-magic";
+  if (source[at + 2] !== Op.Set) return "bad-op";
+  const keyBytes = readU32(source, at + 3);
+  const valueBytes = readU32(source, at + 7);
+  if (RECORD_OVERHEAD + keyBytes + valueBytes !== length) return "bad-op";
+  const crcAt = at + length - CRC_BYTES;
+  if (Bun.hash.crc32(source.subarray(at, crcAt)) !== readU32(source, crcAt)) return "bad-crc";
+  const valueStart = at + HEADER_BYTES + keyBytes;
+  return source.slice(valueStart, valueStart + valueBytes);
+}
+
 function hasMagic(source: Uint8Array, at: number): boolean {
   return source[at] === MAGIC_0 && source[at + 1] === MAGIC_1;
 }

@@ -133,10 +133,14 @@ export class Segment {
    * or copy it, but do not hand it out to be kept.
    */
   bytes(offset: number, length: number): Uint8Array {
-    const end = offset + length;
+    const mapped = this.mappedUpTo(offset + length);
+    return mapped !== null ? mapped.subarray(offset, offset + length) : this.read(offset, length);
+  }
+
+  /** The file's memory map if it reaches `end` (mapping the file again if it has grown), or null. */
+  mappedUpTo(end: number): Uint8Array | null {
     if (this.mapping === null || end > this.mapping.length) this.remapIfGrown(end);
-    if (this.mapping !== null && end <= this.mapping.length) return this.mapping.subarray(offset, end);
-    return this.read(offset, length);
+    return this.mapping !== null && end <= this.mapping.length ? this.mapping : null;
   }
 
   /** Every byte written so far, mapped (for compaction, which reads whole segments). */

@@ -11,7 +11,7 @@ import {
 import type { KeyDir, ListOptions, Location } from "./keydir.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { encodeRecord, HEADER_BYTES, Op, parseRecord, RECORD_OVERHEAD, recordLength } from "./record.ts";
+import { copyValue, encodeRecord, HEADER_BYTES, Op, RECORD_OVERHEAD, recordLength } from "./record.ts";
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import { Segment } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
@@ -162,10 +162,14 @@ export class KVStore {
     const location = this.keydir.get(key);
     if (location === undefined) return null;
     const segment = this.segmentOf(location);
-    const record = segment.bytes(location.offset, location.length);
-    const parsed = parseRecord(record, 0, record.length);
-    if (typeof parsed === "string") throw new CorruptionError(segment.path, location.offset, parsed);
-    return record.slice(parsed.valueStart, parsed.valueStart + parsed.valueBytes);
+    const { offset, length } = location;
+    const mapped = segment.mappedUpTo(offset + length);
+    const value =
+      mapped !== null
+        ? copyValue(mapped, offset, length)
+        : copyValue(segment.read(offset, length), 0, length);
+    if (typeof value === "string") throw new CorruptionError(segment.path, offset, value);
+    return value;
   }
 
   has(key: string): boolean {

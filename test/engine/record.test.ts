@@ -1,5 +1,12 @@
 import { describe, expect, it } from "bun:test";
-import { encodeRecord, Op, parseRecord, RECORD_OVERHEAD, recordLength } from "../../src/engine/record.ts";
+import {
+  copyValue,
+  encodeRecord,
+  Op,
+  parseRecord,
+  RECORD_OVERHEAD,
+  recordLength,
+} from "../../src/engine/record.ts";
 import { bytes, seededValue } from "../helpers.ts";
 
 function encode(op: Op, key: string, value: Uint8Array | null): Uint8Array {
@@ -86,6 +93,18 @@ describe("record codec", () => {
     for (let cut = 0; cut < record.length; cut++) {
       expect(parseRecord(record.subarray(0, cut), 0, cut)).toBe("truncated");
     }
+  });
+
+  it("copies a value out of a record only when the whole record checks out", () => {
+    const record = encode(Op.Set, "key", bytes("value"));
+    const inBuffer = new Uint8Array(record.length + 10);
+    inBuffer.set(record, 10);
+    expect(copyValue(inBuffer, 10, record.length)).toEqual(bytes("value"));
+    expect(copyValue(inBuffer, 10, record.length - 1)).toBe("bad-op");
+    expect(copyValue(encode(Op.Delete, "key", null), 0, 18)).toBe("bad-op");
+    inBuffer[26] = (inBuffer[26] as number) ^ 1; // a byte of the value
+    expect(copyValue(inBuffer, 10, record.length)).toBe("bad-crc");
+    expect(copyValue(inBuffer, 9, record.length)).toBe("bad-magic");
   });
 
   it("rejects reserved op codes and a DELETE that carries a value", () => {
