@@ -18,9 +18,11 @@ import { nextTurn, SLICE_NANOS } from "./slices.ts";
 // 3. Each output is renamed to its segment name. A crash leaves the inputs plus some outputs:
 //    the outputs repeat the newest records of the inputs, so replaying both gives the same index.
 // 4. The index is pointed at the outputs (in short slices; both copies are valid meanwhile).
-// 5. Inputs are deleted oldest first. A crash leaves the newer inputs: a tombstone in them is
-//    newer than any record it deletes that is still on disk, so nothing comes back to life.
-//    That is also why compaction can drop every tombstone: all older records go with the inputs.
+// 5. Inputs leave the index, and a second later (a server may still be sending a value out of
+//    one) or at close their files are deleted oldest first. A crash leaves all or the newer
+//    inputs: a tombstone in them is newer than any record it deletes that is still on disk, so
+//    nothing comes back to life. That is also why compaction can drop every tombstone: all
+//    older records go with the inputs.
 
 const OUTPUT_BUFFER_BYTES = 1024 * 1024;
 const TEMP_SUFFIX = ".compacting";
@@ -39,12 +41,13 @@ export interface CompactionPlan {
   faults: FaultInjector | null;
   /** True once the store is closing: stop before the commit point. */
   aborted(): boolean;
-  /** Resolves when no write batch is open (see `yieldToEventLoop`). */
-  writesSettled(): Promise<void>;
+  /** Flushes the open write batch, if any (see `yieldToEventLoop`). */
+  flushWrites(): void;
   /** Runs `walk` when no other walk over the index (a snapshot being written) is under way. */
   exclusiveIndexWalk(walk: () => Promise<void>): Promise<void>;
   addSegment(segment: Segment): void;
-  removeSegment(segment: Segment): void;
+  /** Takes the inputs out of use; their files are deleted a little later (`deleteRetired`). */
+  retireSegments(segments: Segment[]): void;
 }
 
 export interface CompactionResult {
@@ -120,17 +123,10 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     plan.keydir.settleRelocations();
     plan.faults?.("compaction:relocated");
     dropUncopiedKeys(plan);
+    // Still in the slice that began with a flush: no write batch is open, so none can put back
+    // a location in an input from here on (every copied Location now names an output).
+    plan.retireSegments(plan.inputs);
   });
-
-  // A write batch that failed would put back the Location objects it replaced. Those that were
-  // copied now point at outputs; wait for open batches so none can bring back an input location.
-  await plan.writesSettled();
-  for (const input of plan.inputs) {
-    plan.removeSegment(input);
-    rmSync(input.path, { force: true });
-    plan.faults?.("compaction:input-deleted");
-  }
-  syncDirectory(plan.dir);
   return {
     ...result,
     outputs: finished.length,
@@ -158,13 +154,25 @@ function dropUncopiedKeys(plan: CompactionPlan): void {
 }
 
 /**
- * Lets reads and writes run between slices. It resumes from a macrotask, after every microtask
- * has run: a write batch is flushed in the microtask after its first write, so no batch is
- * open while a slice runs, and the index the slice sees holds only flushed writes.
+ * Lets reads and writes run between slices. The next slice begins by flushing the open write
+ * batch, so no batch is open while a slice runs and the index it sees holds only writes that
+ * reached the files: none of them can be rolled back under it.
  */
 async function yieldToEventLoop(plan: CompactionPlan): Promise<void> {
   await nextTurn();
-  await plan.writesSettled();
+  plan.flushWrites();
+}
+
+/**
+ * Deletes the files of retired inputs, oldest first (see step 5 at the top of this file), then
+ * makes the deletions durable.
+ */
+export function deleteRetired(dir: string, segments: Segment[], faults: FaultInjector | null): void {
+  for (const segment of [...segments].sort((a, b) => a.id - b.id)) {
+    rmSync(segment.path, { force: true });
+    faults?.("compaction:input-deleted");
+  }
+  syncDirectory(dir);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { type CompactionResult, compact } from "./compaction.ts";
+import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
 import { syncDirectory } from "./directory.ts";
 import {
   CorruptionError,
@@ -59,6 +59,8 @@ export interface ValueLocation {
 }
 
 const textEncoder = new TextEncoder();
+/** How long the files of compacted segments stay after they leave the index. */
+const RETIRED_SEGMENT_GRACE_MS = 1000;
 
 /**
  * A Bitcask-style store: append-only segment files on disk, an index of key to record location
@@ -73,6 +75,8 @@ export class KVStore {
   private compaction: Promise<void> | null = null;
   private snapshotQueue: Promise<void> = Promise.resolve();
   private indexWalk: Promise<void> = Promise.resolve();
+  private readonly retired: Segment[] = [];
+  private retiredTimer: ReturnType<typeof setTimeout> | null = null;
   private snapshotScheduled = false;
   private bytesSinceSnapshot = 0;
   private readonly counters = {
@@ -269,9 +273,10 @@ export class KVStore {
   }
 
   private async closeOnce(): Promise<void> {
-    await this.writesSettled();
+    this.committer.flushNow();
     await this.compaction?.catch(() => {});
     this.committer.stop();
+    this.deleteRetiredNow();
     try {
       await this.queueSnapshot().catch((error) => {
         this.options.logger.error(`could not save the index snapshot on close: ${String(error)}`);
@@ -347,10 +352,10 @@ export class KVStore {
   }
 
   private async runCompaction(): Promise<void> {
-    // Start from a macrotask: no write batch is open then (see compaction.ts).
     await nextTurn();
-    await this.writesSettled();
     if (this.closing !== null) return;
+    // Every slice of compaction starts with no write batch open (see compaction.ts).
+    this.committer.flushNow();
     const started = performance.now();
     const inputs = [...this.segments.values()].sort((a, b) => a.id - b.id);
     let live = 0;
@@ -370,14 +375,10 @@ export class KVStore {
       logger: this.options.logger,
       faults: this.options.faultInjector,
       aborted: () => this.closing !== null,
-      writesSettled: () => this.writesSettled(),
+      flushWrites: () => this.committer.flushNow(),
       exclusiveIndexWalk: (walk) => this.exclusiveIndexWalk(walk),
       addSegment: (segment) => this.segments.set(segment.id, segment),
-      removeSegment: (segment) => {
-        this.segments.delete(segment.id);
-        this.committer.forget(segment);
-        segment.close();
-      },
+      retireSegments: (segments) => this.retire(segments),
     });
     if (result.aborted) return;
     this.counters.compactions++;
@@ -418,7 +419,7 @@ export class KVStore {
    */
   private async writeSnapshot(): Promise<void> {
     const bytes = await this.exclusiveIndexWalk(async () => {
-      await this.writesSettled();
+      this.committer.flushNow();
       // The start: every write so far is in the files and fsynced; the segment lengths saved
       // here are what the index below describes.
       this.committer.syncAll();
@@ -465,9 +466,32 @@ export class KVStore {
     return run;
   }
 
-  /** Resolves once no write batch is open: every write so far is in the files (or failed). */
-  private async writesSettled(): Promise<void> {
-    while (this.committer.hasOpenBatch) await this.committer.drain();
+  /**
+   * Takes compacted inputs out of use now and deletes their files a second later: a server that
+   * got a file's path from `locateValue()` just before may still be opening it.
+   */
+  private retire(segments: Segment[]): void {
+    for (const segment of segments) {
+      this.segments.delete(segment.id);
+      this.committer.forget(segment);
+      segment.close();
+      this.retired.push(segment);
+    }
+    this.retiredTimer ??= setTimeout(() => this.deleteRetiredNow(), RETIRED_SEGMENT_GRACE_MS);
+    this.retiredTimer.unref();
+  }
+
+  private deleteRetiredNow(): void {
+    if (this.retiredTimer !== null) clearTimeout(this.retiredTimer);
+    this.retiredTimer = null;
+    const segments = this.retired.splice(0);
+    if (segments.length === 0) return;
+    try {
+      deleteRetired(this.dir, segments, this.options.faultInjector);
+    } catch (error) {
+      // Left on disk they are harmless: the next open replays them before the compacted copies.
+      this.options.logger.error(`could not delete compacted segments: ${String(error)}`);
+    }
   }
 
   /** Puts back the index entries that a failed batch changed, newest change first. */

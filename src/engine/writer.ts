@@ -47,9 +47,11 @@ export interface GroupCommitHooks {
 
 /**
  * Group commit. Writes encode their record into the segment's buffer at once (so reads see
- * them) and join the open batch; a microtask later one write(2) per touched segment, and with
- * sync "always" one fsync each, cover the whole batch. Writers that arrive while a batch is
- * being flushed form the next one, so durable throughput grows with concurrency.
+ * them) and join the open batch. On the next turn of the event loop (setImmediate) one write(2)
+ * per touched segment, and with sync "always" one fsync each, cover the whole batch. Waiting
+ * for the next turn, not a microtask, matters: Bun runs the microtasks after each HTTP request,
+ * so a microtask flush would give every request its own fsync, while a turn collects every
+ * write made by all the requests and callbacks of this one.
  */
 export class GroupCommitter {
   private open: WriteBatch | null = null;
@@ -76,22 +78,24 @@ export class GroupCommitter {
     if (this.open !== null) return this.open;
     const batch = new WriteBatch();
     this.open = batch;
-    queueMicrotask(() => this.flush(batch));
+    setImmediate(() => {
+      if (this.open === batch) this.flush(batch);
+    });
     return batch;
   }
 
-  get hasOpenBatch(): boolean {
-    return this.open !== null;
+  /**
+   * Flushes the open batch now, if there is one. Background work (compaction, snapshots) calls
+   * it at the start of every slice, so that it never runs while a batch is open: the index it
+   * sees then holds only writes that made it to the files, and no rollback can follow.
+   */
+  flushNow(): void {
+    if (this.open !== null) this.flush(this.open);
   }
 
   /** A new segment file was created; its directory entry must be made durable too. */
   noteNewFile(): void {
     this.directoryDirty = true;
-  }
-
-  /** Resolves once every write queued so far has been flushed (or has failed). */
-  async drain(): Promise<void> {
-    if (this.open !== null) await this.open.promise.catch(() => {});
   }
 
   /** fsyncs every segment written since the last fsync, and the directory if it changed. */

@@ -138,6 +138,24 @@ describe("group commit", () => {
     await store.close();
   });
 
+  it("covers writes made by separate callbacks of one event-loop turn (as HTTP requests are)", async () => {
+    const store = await open(tempDir(), { sync: "always" });
+    // Each callback runs on its own, with the microtasks drained after it, like a request handler.
+    const writes = await new Promise<Promise<void>[]>((resolve) => {
+      const started: Promise<void>[] = [];
+      for (let i = 0; i < 20; i++) {
+        setImmediate(() => {
+          started.push(store.set(testKey(i), "v"));
+          if (started.length === 20) resolve(started);
+        });
+      }
+    });
+    await Promise.all(writes);
+    expect(store.stats().groupCommits).toBe(1);
+    expect(store.stats().fsyncs).toBe(1);
+    await store.close();
+  });
+
   it("fsyncs every write in sync always mode but not in never mode", async () => {
     for (const [sync, expected] of [
       ["always", 10],

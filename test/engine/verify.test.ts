@@ -64,11 +64,11 @@ describe("verify", () => {
     const store = await KVStore.open(dir, options);
     await store.compact();
     await store.set("later", "x");
+    await store.close();
     writeFileSync(path, good); // the snapshot from before the compaction
     const report = verify(dir);
     expect(report.snapshot.status).toBe("stale");
     expect(report.ok).toBe(true);
-    await store.close();
   });
 
   it("reports temp files left by an interrupted compaction", async () => {
