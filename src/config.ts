@@ -1,0 +1,146 @@
+import { MiB } from "./engine/options.ts";
+import type { SyncMode } from "./index.ts";
+import { LOG_LEVELS, type LogLevel } from "./server/logger.ts";
+
+/** A configuration value that cannot be used; the message names the variable or flag and what it accepts. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export interface ServerConfig {
+  /** TCP port to listen on; 0 asks the OS for a free one. */
+  port: number;
+  host: string;
+  dataDir: string;
+  volumeId: string;
+  sync: SyncMode;
+  /** Largest request body, and so the largest blob, in bytes. */
+  maxBodyBytes: number;
+  /** Size at which the engine starts a new segment; undefined keeps the engine's default. */
+  maxSegmentBytes: number | undefined;
+  /** Sealed segments that trigger a compaction; undefined keeps the engine's default. */
+  compactionThreshold: number | undefined;
+  logLevel: LogLevel;
+}
+
+export const defaultServerConfig: ServerConfig = {
+  port: 8000,
+  host: "0.0.0.0",
+  dataDir: "./data",
+  volumeId: "vol-1",
+  sync: "always",
+  maxBodyBytes: 100 * MiB,
+  maxSegmentBytes: undefined,
+  compactionThreshold: undefined,
+  logLevel: "info",
+};
+
+/** Segments and values are addressed with 32-bit offsets by the engine. */
+const MAX_MEGABYTES = 4095;
+/** The engine's smallest segment is 1 KiB. */
+const MIN_MEGABYTES = 0.001;
+
+function integer(min: number, max: number) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      throw new ConfigError(`expected a whole number from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+/** Sizes are given in MiB; decimals allow small limits in tests (0.001 MiB is about 1 KiB). */
+function megabytes(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || value < MIN_MEGABYTES || value > MAX_MEGABYTES) {
+    throw new ConfigError(`expected a number of MiB from ${MIN_MEGABYTES} to ${MAX_MEGABYTES}`);
+  }
+  return Math.round(value * MiB);
+}
+
+function oneOf<T extends string>(choices: readonly T[]) {
+  return (raw: string): T => {
+    const choice = choices.find((candidate) => candidate === raw);
+    if (choice === undefined) throw new ConfigError(`expected one of ${choices.join(", ")}`);
+    return choice;
+  };
+}
+
+function nonEmpty(raw: string): string {
+  if (raw.trim() === "") throw new ConfigError("expected a non-empty value");
+  return raw;
+}
+
+interface Setting {
+  env: string;
+  flag: string;
+  apply(config: ServerConfig, raw: string): void;
+}
+
+function setting<K extends keyof ServerConfig>(
+  key: K,
+  env: string,
+  flag: string,
+  parse: (raw: string) => ServerConfig[K],
+): Setting {
+  return {
+    env,
+    flag,
+    apply(config, raw) {
+      config[key] = parse(raw);
+    },
+  };
+}
+
+const settings: Setting[] = [
+  setting("port", "PORT", "--port", integer(0, 65_535)),
+  setting("host", "HOST", "--host", nonEmpty),
+  setting("dataDir", "DATA_DIR", "--data-dir", nonEmpty),
+  setting("volumeId", "VOLUME_ID", "--volume-id", nonEmpty),
+  setting("sync", "SYNC", "--sync", oneOf(["always", "interval", "never"] as const)),
+  setting("maxBodyBytes", "MAX_BODY_MB", "--max-body-mb", megabytes),
+  setting("maxSegmentBytes", "SEGMENT_MB", "--segment-mb", megabytes),
+  setting("compactionThreshold", "COMPACTION_THRESHOLD", "--compaction-threshold", integer(1, 1_000_000)),
+  setting("logLevel", "LOG_LEVEL", "--log-level", oneOf(LOG_LEVELS)),
+];
+
+function applyNamed(config: ServerConfig, target: Setting, name: string, raw: string): void {
+  try {
+    target.apply(config, raw);
+  } catch (error) {
+    const reason = error instanceof ConfigError ? error.message : String(error);
+    throw new ConfigError(`invalid ${name} ${JSON.stringify(raw)}: ${reason}`);
+  }
+}
+
+/**
+ * The server's configuration: defaults, overridden by environment variables (empty ones are
+ * ignored), overridden by flags (`--port 9000` or `--port=9000`). Throws ConfigError on an
+ * unknown flag or a value that cannot be used.
+ */
+export function loadServerConfig(args: string[], env: Record<string, string | undefined>): ServerConfig {
+  const config: ServerConfig = { ...defaultServerConfig };
+  for (const target of settings) {
+    const raw = env[target.env];
+    if (raw !== undefined && raw !== "") applyNamed(config, target, target.env, raw);
+  }
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? "";
+    const [flag = "", inlineValue] = arg.startsWith("--") && arg.includes("=") ? splitOnce(arg, "=") : [arg];
+    const target = settings.find((candidate) => candidate.flag === flag);
+    if (target === undefined) {
+      const known = settings.map((candidate) => candidate.flag).join(", ");
+      throw new ConfigError(`unknown argument ${JSON.stringify(arg)} for serve; known flags: ${known}`);
+    }
+    const raw = inlineValue ?? args[++i];
+    if (raw === undefined) throw new ConfigError(`${flag} needs a value`);
+    applyNamed(config, target, flag, raw);
+  }
+  return config;
+}
+
+function splitOnce(text: string, separator: string): [string, string] {
+  const at = text.indexOf(separator);
+  return [text.slice(0, at), text.slice(at + separator.length)];
+}

@@ -1,0 +1,72 @@
+import { Elysia } from "elysia";
+import { type Logger, silentLogger } from "../index.ts";
+import type { BlobStorage } from "../volume/blob-storage.ts";
+import { apiDocs } from "./docs/api-docs.ts";
+import { answerFor } from "./http/http-error.ts";
+import { describeError } from "./logger.ts";
+import { ServerMetrics } from "./metrics/server-metrics.ts";
+import { adminRoutes } from "./routes/admin.ts";
+import { blobRoutes } from "./routes/blobs.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
+
+export interface AppOptions {
+  /** Largest request body in bytes; larger ones get a JSON 413 and nothing is stored. Default 100 MiB. */
+  maxBodyBytes?: number;
+  /** Default: silent. Unexpected errors are logged at error level. */
+  logger?: Logger;
+  /** Log one debug line per request. Default false. */
+  logRequests?: boolean;
+  /** Milliseconds clock for uptime; tests pass their own. */
+  now?: () => number;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
+
+/**
+ * The HTTP API of one volume, as an Elysia app: serve it with `startServer`, or call
+ * `app.handle(new Request(...))` in tests.
+ */
+export function createApp(storage: BlobStorage, options: AppOptions = {}) {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const logger = options.logger ?? silentLogger;
+  const logRequests = options.logRequests ?? false;
+  const now = options.now ?? Date.now;
+  const startedAt = now();
+  const uptimeSeconds = () => (now() - startedAt) / 1000;
+  const metrics = new ServerMetrics(storage, uptimeSeconds);
+  const receivedAt = new WeakMap<Request, number>();
+
+  /** Counts and times one answered request; its log line is built only when it is wanted. */
+  const record = (request: Request, route: string | undefined, status: number) => {
+    const seconds = (performance.now() - (receivedAt.get(request) ?? performance.now())) / 1000;
+    // Keys with a `/` take the hidden wildcard route; count them with the others.
+    const routeLabel = route === undefined ? "unmatched" : route === "/blobs/*" ? "/blobs/:key" : route;
+    metrics.requests.inc({ method: request.method, route: routeLabel, status: String(status) });
+    metrics.latency.observe({ method: request.method, route: routeLabel }, seconds);
+    if (logRequests)
+      logger.debug(`${request.method} ${request.url} ${status} ${(seconds * 1000).toFixed(2)}ms`);
+  };
+
+  // Requests are recorded when their handler returns (onAfterHandle) or throws (onError), not in
+  // onAfterResponse, which Elysia runs through a setImmediate per request: too dear on the hot path.
+  return new Elysia({ name: "kvstore" })
+    .onRequest(({ request }) => {
+      receivedAt.set(request, performance.now());
+    })
+    .onAfterHandle(({ request, route, set, responseValue }) => {
+      record(request, route, responseValue instanceof Response ? responseValue.status : Number(set.status));
+    })
+    .onError(({ code, error, request, route, set }) => {
+      const answer = answerFor(code, error);
+      if (answer.unexpected) logger.error(`${request.method} ${request.url} failed: ${describeError(error)}`);
+      set.status = answer.status;
+      record(request, route, answer.status);
+      return { error: answer.message };
+    })
+    .use(apiDocs())
+    .use(blobRoutes(storage, { maxBodyBytes, metrics }))
+    .use(healthRoutes(storage, uptimeSeconds))
+    .use(metricsRoutes(storage, metrics, uptimeSeconds))
+    .use(adminRoutes(storage));
+}

@@ -1,0 +1,47 @@
+import { InvalidKeyError, StoreClosedError, ValueTooLargeError } from "../../index.ts";
+
+/** An error the client caused or must know about, answered as `{ "error": message }` with `status`. */
+export class HttpError extends Error {
+  override name = "HttpError";
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const blobNotFound = () => new HttpError(404, "Blob not found");
+
+export function bodyTooLarge(maxBodyBytes: number): HttpError {
+  return new HttpError(413, `request body is larger than the limit of ${maxBodyBytes} bytes (MAX_BODY_MB)`);
+}
+
+export interface ErrorAnswer {
+  status: number;
+  message: string;
+  /** A fault of the server rather than of the request: log it with its cause. */
+  unexpected: boolean;
+}
+
+/** Maps anything a handler or Elysia throws to a status and a message for the client. */
+export function answerFor(code: string | number, error: unknown): ErrorAnswer {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof HttpError) return { status: error.status, message, unexpected: false };
+  if (error instanceof InvalidKeyError) return { status: 400, message, unexpected: false };
+  if (error instanceof ValueTooLargeError) return { status: 413, message, unexpected: false };
+  if (error instanceof StoreClosedError) {
+    return { status: 503, message: "the server is shutting down", unexpected: false };
+  }
+  switch (code) {
+    case "NOT_FOUND":
+      return { status: 404, message: "Not found", unexpected: false };
+    case "VALIDATION":
+      // Every schema in schemas.ts carries its own `error` message, which Elysia uses as is.
+      return { status: 400, message, unexpected: false };
+    case "PARSE":
+      return { status: 400, message: "the request body could not be parsed", unexpected: false };
+    default:
+      return { status: 500, message, unexpected: true };
+  }
+}

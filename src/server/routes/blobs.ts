@@ -1,0 +1,210 @@
+import { Elysia } from "elysia";
+import type { BlobStorage, StoredBlob } from "../../volume/blob-storage.ts";
+import { blobKeyFromUrl } from "../http/blob-key.ts";
+import { blobNotFound } from "../http/http-error.ts";
+import { ifNoneMatchHits } from "../http/if-none-match.ts";
+import { parseRange } from "../http/range.ts";
+import { readRequestBody } from "../http/request-body.ts";
+import type { ServerMetrics } from "../metrics/server-metrics.ts";
+import {
+  BlobKeyParams,
+  BlobMeta,
+  binaryContent,
+  ErrorBody,
+  errorContent,
+  KeyList,
+  ListQuery,
+} from "../schemas.ts";
+
+export interface BlobRouteOptions {
+  maxBodyBytes: number;
+  metrics: ServerMetrics;
+}
+
+const blobHeaders = {
+  ETag: { description: "The blob's CRC-32, quoted", schema: { type: "string", examples: ['"ec4ac3d0"'] } },
+  "Content-Length": { schema: { type: "integer" } },
+} as const;
+
+/**
+ * Every blob route exists twice: `/blobs/:key` for keys without a literal `/` (documented), and
+ * `/blobs/*` for keys with one (hidden, same handler). Both read the key from the raw URL.
+ */
+export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: BlobRouteOptions) {
+  const storeBlob = async ({ request }: { request: Request }) => {
+    const key = blobKeyFromUrl(request.url);
+    const body = await readRequestBody(request, maxBodyBytes);
+    const meta = await storage.put(key, body);
+    metrics.blobBytesReceived.inc({}, body.length);
+    return new Response(JSON.stringify(meta), {
+      status: 201,
+      headers: { "content-type": "application/json", etag: `"${meta.etag}"` },
+    });
+  };
+
+  const getBlob = ({ request }: { request: Request }) => {
+    const blob = readBlob(request);
+    return conditionalAnswer(request, blob) ?? rangedAnswer(request, blob, metrics);
+  };
+
+  const headBlob = ({ request }: { request: Request }) => {
+    const blob = readBlob(request);
+    return (
+      conditionalAnswer(request, blob) ?? new Response(null, { headers: contentHeaders(blob, blob.size) })
+    );
+  };
+
+  const deleteBlob = async ({ request }: { request: Request }) => {
+    if (!(await storage.delete(blobKeyFromUrl(request.url)))) throw blobNotFound();
+    return new Response(null, { status: 204 });
+  };
+
+  const readBlob = (request: Request): StoredBlob => {
+    const blob = storage.read(blobKeyFromUrl(request.url));
+    if (blob === null) throw blobNotFound();
+    return blob;
+  };
+
+  const storeDetail = (method: string) => ({
+    tags: ["blobs"],
+    summary: `Store a blob (${method})`,
+    description:
+      "Stores the raw request body under the key, replacing any previous blob. Answers once the " +
+      "write is durable. Any Content-Type is accepted; the body is stored as is.",
+    requestBody: { required: true, content: binaryContent },
+  });
+  const storeHooks = (method: string) => ({
+    parse: "none" as const,
+    params: BlobKeyParams,
+    response: { 201: BlobMeta, 400: ErrorBody, 413: ErrorBody },
+    detail: storeDetail(method),
+  });
+  const hidden = { detail: { hide: true } };
+
+  return (
+    new Elysia({ name: "kvstore/blobs" })
+      .get("/blobs", ({ query }) => storage.list(query), {
+        query: ListQuery,
+        response: { 200: KeyList, 400: ErrorBody },
+        detail: {
+          tags: ["blobs"],
+          summary: "List keys",
+          description: "Keys in sorted order. Page with `limit`, then `after` set to the last key received.",
+        },
+      })
+      .post("/blobs/:key", storeBlob, storeHooks("POST"))
+      .put("/blobs/:key", storeBlob, storeHooks("PUT"))
+      .get("/blobs/:key", getBlob, {
+        params: BlobKeyParams,
+        detail: {
+          tags: ["blobs"],
+          summary: "Read a blob",
+          description:
+            "The blob's bytes, as application/octet-stream. Supports `If-None-Match` (304) and a single " +
+            "`Range` (206, or 416 when it starts past the end). Large blobs are streamed from disk.",
+          parameters: [
+            {
+              name: "Range",
+              in: "header",
+              required: false,
+              schema: { type: "string", examples: ["bytes=0-99"] },
+            },
+            { name: "If-None-Match", in: "header", required: false, schema: { type: "string" } },
+          ],
+          responses: {
+            200: { description: "The blob", headers: blobHeaders, content: binaryContent },
+            206: {
+              description: "The requested range of the blob",
+              headers: blobHeaders,
+              content: binaryContent,
+            },
+            304: { description: "The blob matches If-None-Match" },
+            400: { description: "Bad key", content: errorContent },
+            404: { description: "No blob under this key", content: errorContent },
+            416: { description: "The range starts past the end of the blob", content: errorContent },
+          },
+        },
+      })
+      .head("/blobs/:key", headBlob, {
+        params: BlobKeyParams,
+        detail: {
+          tags: ["blobs"],
+          summary: "Blob headers",
+          description: "The headers a GET would send (ETag, Content-Length), without the bytes.",
+          responses: {
+            200: { description: "The blob exists", headers: blobHeaders },
+            304: { description: "The blob matches If-None-Match" },
+            400: { description: "Bad key" },
+            404: { description: "No blob under this key" },
+          },
+        },
+      })
+      .delete("/blobs/:key", deleteBlob, {
+        params: BlobKeyParams,
+        detail: {
+          tags: ["blobs"],
+          summary: "Delete a blob",
+          description: "Removes the blob; answers once the removal is durable.",
+          responses: {
+            204: { description: "Deleted" },
+            400: { description: "Bad key", content: errorContent },
+            404: { description: "No blob under this key", content: errorContent },
+          },
+        },
+      })
+      // Without a key: answered 400 by blobKeyFromUrl rather than 404 by the router.
+      .post("/blobs", storeBlob, { parse: "none", ...hidden })
+      .put("/blobs", storeBlob, { parse: "none", ...hidden })
+      .delete("/blobs", deleteBlob, hidden)
+      .post("/blobs/*", storeBlob, { parse: "none", ...hidden })
+      .put("/blobs/*", storeBlob, { parse: "none", ...hidden })
+      .get("/blobs/*", getBlob, hidden)
+      .head("/blobs/*", headBlob, hidden)
+      .delete("/blobs/*", deleteBlob, hidden)
+  );
+}
+
+function contentHeaders(blob: StoredBlob, length: number): Record<string, string> {
+  const headers: Record<string, string> = {
+    "content-type": "application/octet-stream",
+    "content-length": String(length),
+    etag: `"${blob.etag}"`,
+    "accept-ranges": "bytes",
+  };
+  // Bun names a file response after the file; a segment's name means nothing to a client.
+  if (blob.file !== undefined) headers["content-disposition"] = "inline";
+  return headers;
+}
+
+/** 304 when the client already holds this version of the blob. */
+function conditionalAnswer(request: Request, blob: StoredBlob): Response | null {
+  if (!ifNoneMatchHits(request.headers.get("if-none-match"), blob.etag)) return null;
+  return new Response(null, { status: 304, headers: { etag: `"${blob.etag}"` } });
+}
+
+/** The blob, or the single range of it that the request asks for. */
+function rangedAnswer(request: Request, blob: StoredBlob, metrics: ServerMetrics): Response {
+  const range = parseRange(request.headers.get("range"), blob.size);
+  if (range.kind === "unsatisfiable") {
+    return Response.json(
+      { error: `range ${request.headers.get("range")} is not satisfiable for a blob of ${blob.size} bytes` },
+      { status: 416, headers: { "content-range": `bytes */${blob.size}` } },
+    );
+  }
+  if (range.kind === "whole") {
+    metrics.blobBytesSent.inc({}, blob.size);
+    return new Response(bodyOf(blob, 0, blob.size), { headers: contentHeaders(blob, blob.size) });
+  }
+  const { start, end } = range;
+  const headers = contentHeaders(blob, end + 1 - start);
+  headers["content-range"] = `bytes ${start}-${end}/${blob.size}`;
+  metrics.blobBytesSent.inc({}, end + 1 - start);
+  return new Response(bodyOf(blob, start, end + 1), { status: 206, headers });
+}
+
+/** Bytes `start` to `end` (exclusive) of the blob: a view of them, or a slice of the segment file. */
+function bodyOf(blob: StoredBlob, start: number, end: number): Uint8Array | Blob {
+  if (blob.bytes !== undefined)
+    return start === 0 && end === blob.size ? blob.bytes : blob.bytes.subarray(start, end);
+  return Bun.file(blob.file.path).slice(blob.file.offset + start, blob.file.offset + end);
+}

@@ -1,0 +1,155 @@
+// Schemas of the HTTP API. Elysia validates requests and responses against them and
+// @elysiajs/openapi turns them into the OpenAPI document at /swagger/json. Each request schema
+// carries the `error` message Elysia answers with (as a 400) when a value does not fit.
+//
+// Response schemas use TypeBox's own `Type.Integer`: Elysia's `t.Integer` also accepts numeric
+// strings (right for a query string) and documents them as such.
+import { Type } from "@sinclair/typebox";
+import { type TSchema, t } from "elysia";
+import type { OpenAPIV3 } from "openapi-types";
+
+export const BlobKeyParams = t.Object({
+  key: t.String({
+    description:
+      "The blob's key, percent-encoded UTF-8. It may contain `/` (plain or as %2F) and `:`; " +
+      "at most 4096 bytes once decoded.",
+    examples: ["user:123"],
+    error: "key is not valid percent-encoded UTF-8",
+  }),
+});
+
+export const ErrorBody = t.Object(
+  {
+    error: t.String({ description: "What went wrong, for a person to read.", examples: ["Blob not found"] }),
+  },
+  { description: "An error", examples: [{ error: "Blob not found" }] },
+);
+
+export const BlobMeta = t.Object(
+  {
+    key: t.String({ examples: ["user:123"] }),
+    etag: t.String({
+      description: "CRC-32 of the blob as 8 lowercase hex digits; the GET ETag, quoted.",
+      pattern: "^[0-9a-f]{8}$",
+      examples: ["ec4ac3d0"],
+    }),
+    size: Type.Integer({ description: "Bytes stored.", minimum: 0, examples: [13] }),
+    volume_id: t.String({ examples: ["vol-1"] }),
+  },
+  {
+    description: "The stored blob",
+    examples: [{ key: "user:123", etag: "ec4ac3d0", size: 13, volume_id: "vol-1" }],
+  },
+);
+
+export const ListQuery = t.Object({
+  prefix: t.Optional(t.String({ description: "Only keys that start with this.", examples: ["user:"] })),
+  after: t.Optional(
+    t.String({
+      description: "Only keys sorted after this one: pass the last key of a page to get the next.",
+      examples: ["user:123"],
+    }),
+  ),
+  limit: t.Optional(
+    t.Integer({
+      description: "At most this many keys.",
+      minimum: 1,
+      examples: [100],
+      error: "limit must be a whole number of at least 1",
+    }),
+  ),
+});
+
+export const KeyList = t.Array(t.String(), {
+  description: "Keys in sorted (UTF-8 byte) order",
+  examples: [["config:settings", "user:123", "user:456"]],
+});
+
+export const Health = t.Object(
+  {
+    status: t.Literal("healthy"),
+    volume_id: t.String({ examples: ["vol-1"] }),
+    keys: Type.Integer({ minimum: 0, examples: [42] }),
+    segments: Type.Integer({ minimum: 0, examples: [2] }),
+    total_mb: t.Number({ description: "Size of the segment files in MiB.", minimum: 0, examples: [1.5] }),
+    uptime_secs: Type.Integer({ minimum: 0, examples: [3600] }),
+  },
+  {
+    description: "The server is up and its store is open",
+    examples: [
+      { status: "healthy", volume_id: "vol-1", keys: 42, segments: 2, total_mb: 1.5, uptime_secs: 3600 },
+    ],
+  },
+);
+
+export const MetricsSummary = t.Object(
+  {
+    total_keys: Type.Integer({ minimum: 0, examples: [1000] }),
+    total_segments: Type.Integer({ minimum: 0, examples: [3] }),
+    total_bytes: Type.Integer({ description: "Size of the segment files.", minimum: 0, examples: [1572864] }),
+    total_mb: t.Number({ minimum: 0, examples: [1.5] }),
+    active_segment_id: Type.Integer({ examples: [3] }),
+    oldest_segment_id: Type.Integer({ examples: [1] }),
+    volume_id: t.String({ examples: ["vol-1"] }),
+    uptime_secs: Type.Integer({ minimum: 0, examples: [3600] }),
+    avg_value_size_bytes: t.Number({
+      description: "Live bytes (records the index points to) per key.",
+      minimum: 0,
+      examples: [1572.864],
+    }),
+    live_bytes: Type.Integer({ minimum: 0, examples: [1572864] }),
+    dead_bytes: Type.Integer({
+      description: "Bytes that compaction could reclaim.",
+      minimum: 0,
+      examples: [0],
+    }),
+    corrupt_records: Type.Integer({
+      description: "Damaged records found when opening.",
+      minimum: 0,
+      examples: [0],
+    }),
+    compactions: Type.Integer({
+      description: "Compactions finished since the store opened.",
+      minimum: 0,
+      examples: [1],
+    }),
+  },
+  { description: "Store and server figures (ask for text/plain for the Prometheus exposition)" },
+);
+
+export const CompactionReport = t.Object(
+  {
+    status: t.Literal("compacted"),
+    duration_ms: t.Number({ minimum: 0, examples: [182.4] }),
+    segments_before: Type.Integer({ minimum: 0, examples: [12] }),
+    segments_after: Type.Integer({ minimum: 0, examples: [3] }),
+    total_bytes_before: Type.Integer({ minimum: 0, examples: [805306368] }),
+    total_bytes_after: Type.Integer({ minimum: 0, examples: [201326592] }),
+  },
+  { description: "Compaction finished; sizes are of all segment files, the active one included" },
+);
+
+export const SnapshotReport = t.Object(
+  {
+    status: t.Literal("saved"),
+    keys: Type.Integer({ description: "Keys in the saved index.", minimum: 0, examples: [1000] }),
+    snapshots_saved: Type.Integer({ description: "Snapshots saved since the store opened.", examples: [2] }),
+  },
+  { description: "index.snapshot was written and fsynced" },
+);
+
+/** A raw request or response body: any bytes. */
+export const binaryContent = {
+  "application/octet-stream": { schema: { type: "string", format: "binary" } },
+} as const;
+
+/**
+ * A schema above, for hand-written `detail.responses` (routes answering bytes or several media
+ * types, which Elysia's response schemas cannot describe). TypeBox schemas are JSON Schema;
+ * only the typings of Elysia's `detail` (OpenAPI 3.0 objects) differ.
+ */
+export function documented(schema: TSchema): OpenAPIV3.SchemaObject {
+  return schema as OpenAPIV3.SchemaObject;
+}
+
+export const errorContent = { "application/json": { schema: documented(ErrorBody) } };

@@ -1,0 +1,102 @@
+import type { KVStore, KVStoreStats, ListOptions, ValueLocation } from "../index.ts";
+import { etagOf } from "./etag.ts";
+
+/** What a PUT answers: the JSON shape of the original mini-kvstore API. */
+export interface BlobMeta {
+  key: string;
+  etag: string;
+  size: number;
+  volume_id: string;
+}
+
+/**
+ * A stored blob, ready to send. Small blobs come as bytes (one positional read); large ones as
+ * their place in a segment file, so that the server can stream them without a copy.
+ */
+export type StoredBlob =
+  | { size: number; etag: string; bytes: Uint8Array; file?: undefined }
+  | { size: number; etag: string; bytes?: undefined; file: ValueLocation };
+
+/**
+ * Bun sends a file slice with sendfile(2) from 1 MiB up; below that, a read into memory and a
+ * plain response is about twice as fast (BUN-NOTES.md).
+ */
+const STREAM_FROM_FILE_BYTES = 1024 * 1024;
+
+interface CachedEtag {
+  path: string;
+  offset: number;
+  etag: string;
+}
+
+/** A volume: a KVStore of blobs plus the volume id reported to clients. */
+export class BlobStorage {
+  /**
+   * Etags of large blobs, which are streamed and so never all in memory at once. An entry is
+   * trusted only while the key still points at the same place on disk: a rewrite, a delete, a
+   * rolled-back write or a compaction moves the value and so invalidates it.
+   */
+  private readonly largeEtags = new Map<string, CachedEtag>();
+
+  constructor(
+    readonly store: KVStore,
+    readonly volumeId: string,
+    private readonly streamFromFileBytes = STREAM_FROM_FILE_BYTES,
+  ) {}
+
+  /** Stores `bytes` under `key`; resolves once the engine reports it durable. */
+  async put(key: string, bytes: Uint8Array): Promise<BlobMeta> {
+    const etag = etagOf(bytes);
+    this.largeEtags.delete(key);
+    await this.store.set(key, bytes);
+    return { key, etag, size: bytes.length, volume_id: this.volumeId };
+  }
+
+  read(key: string): StoredBlob | null {
+    const file = this.store.locateValue(key);
+    if (file === null) return null;
+    if (file.length < this.streamFromFileBytes) {
+      const bytes = this.store.get(key);
+      return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), bytes };
+    }
+    return { size: file.length, etag: this.largeEtag(key, file), file };
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.largeEtags.delete(key);
+    return this.store.delete(key);
+  }
+
+  list(options?: ListOptions): string[] {
+    return this.store.listKeys(options);
+  }
+
+  stats(): KVStoreStats {
+    return this.store.stats();
+  }
+
+  /** Rewrites live blobs into fresh segments and deletes the old ones (see KVStore.compact). */
+  compact(): Promise<void> {
+    return this.store.compact();
+  }
+
+  saveSnapshot(): Promise<void> {
+    return this.store.saveSnapshot();
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+
+  private largeEtag(key: string, file: ValueLocation): string {
+    const cached = this.largeEtags.get(key);
+    if (cached !== undefined && cached.path === file.path && cached.offset === file.offset)
+      return cached.etag;
+    // get() verifies the record's CRC, so the first read of a large blob also checks it.
+    const bytes = this.store.get(key);
+    if (bytes === null) throw new Error(`blob ${JSON.stringify(key)} vanished while being read`);
+    const etag = etagOf(bytes);
+    this.largeEtags.set(key, { path: file.path, offset: file.offset, etag });
+    return etag;
+  }
+}

@@ -1,0 +1,120 @@
+import { describe, expect, it } from "bun:test";
+import { ConfigError, defaultServerConfig, loadServerConfig } from "../../src/config.ts";
+
+const MiB = 1024 * 1024;
+
+function configError(args: string[], env: Record<string, string> = {}): string {
+  try {
+    loadServerConfig(args, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify({ args, env })}`);
+}
+
+describe("loadServerConfig", () => {
+  it("starts from the documented defaults", () => {
+    expect(loadServerConfig([], {})).toEqual({
+      port: 8000,
+      host: "0.0.0.0",
+      dataDir: "./data",
+      volumeId: "vol-1",
+      sync: "always",
+      maxBodyBytes: 100 * MiB,
+      maxSegmentBytes: undefined,
+      compactionThreshold: undefined,
+      logLevel: "info",
+    });
+    expect(loadServerConfig([], {})).toEqual(defaultServerConfig);
+  });
+
+  it("reads every setting from its environment variable", () => {
+    const env = {
+      PORT: "9000",
+      HOST: "127.0.0.1",
+      DATA_DIR: "/srv/kv",
+      VOLUME_ID: "vol-9",
+      SYNC: "interval",
+      MAX_BODY_MB: "2.5",
+      SEGMENT_MB: "16",
+      COMPACTION_THRESHOLD: "4",
+      LOG_LEVEL: "debug",
+    };
+    expect(loadServerConfig([], env)).toEqual({
+      port: 9000,
+      host: "127.0.0.1",
+      dataDir: "/srv/kv",
+      volumeId: "vol-9",
+      sync: "interval",
+      maxBodyBytes: 2.5 * MiB,
+      maxSegmentBytes: 16 * MiB,
+      compactionThreshold: 4,
+      logLevel: "debug",
+    });
+  });
+
+  it("lets flags, in either form, override the environment", () => {
+    const config = loadServerConfig(
+      [
+        "--port",
+        "9100",
+        "--volume-id=from-flag",
+        "--data-dir",
+        "/flag",
+        "--sync=never",
+        "--max-body-mb",
+        "1",
+      ],
+      { PORT: "9000", VOLUME_ID: "from-env", DATA_DIR: "/env", SYNC: "always", LOG_LEVEL: "warn" },
+    );
+    expect(config).toMatchObject({
+      port: 9100,
+      volumeId: "from-flag",
+      dataDir: "/flag",
+      sync: "never",
+      maxBodyBytes: MiB,
+      logLevel: "warn",
+    });
+    expect(
+      loadServerConfig(["--segment-mb=0.5", "--compaction-threshold", "2", "--log-level", "error"], {}),
+    ).toMatchObject({ maxSegmentBytes: MiB / 2, compactionThreshold: 2, logLevel: "error" });
+  });
+
+  it("ignores empty environment variables", () => {
+    expect(loadServerConfig([], { PORT: "", VOLUME_ID: "" })).toMatchObject({
+      port: 8000,
+      volumeId: "vol-1",
+    });
+  });
+
+  it("accepts port 0, which lets the OS pick", () => {
+    expect(loadServerConfig(["--port", "0"], {}).port).toBe(0);
+  });
+
+  it("refuses bad values with a message naming the variable or flag and what it accepts", () => {
+    expect(configError([], { PORT: "eighty" })).toBe(
+      'invalid PORT "eighty": expected a whole number from 0 to 65535',
+    );
+    expect(configError(["--port", "65536"], {})).toContain("invalid --port");
+    expect(configError(["--port=-1"], {})).toContain("invalid --port");
+    expect(configError([], { SYNC: "sometimes" })).toBe(
+      'invalid SYNC "sometimes": expected one of always, interval, never',
+    );
+    expect(configError([], { LOG_LEVEL: "loud" })).toContain("expected one of debug, info, warn, error");
+    expect(configError([], { MAX_BODY_MB: "0" })).toContain("invalid MAX_BODY_MB");
+    expect(configError([], { MAX_BODY_MB: "lots" })).toContain("expected a number of MiB");
+    expect(configError(["--max-body-mb", "5000"], {})).toContain("invalid --max-body-mb");
+    expect(configError([], { SEGMENT_MB: "1e3" })).toContain("invalid SEGMENT_MB");
+    expect(configError([], { COMPACTION_THRESHOLD: "0" })).toContain("invalid COMPACTION_THRESHOLD");
+    expect(configError(["--host", " "], {})).toBe('invalid --host " ": expected a non-empty value');
+  });
+
+  it("refuses unknown arguments and flags without a value", () => {
+    expect(configError(["--prot", "80"])).toContain(
+      'unknown argument "--prot" for serve; known flags: --port,',
+    );
+    expect(configError(["extra"])).toContain('unknown argument "extra"');
+    expect(configError(["--port"])).toBe("--port needs a value");
+  });
+});

@@ -1,0 +1,122 @@
+import { describe, expect, it } from "bun:test";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { openTestApp } from "./app-fixture.ts";
+
+interface Operation {
+  summary?: string;
+  tags?: string[];
+  parameters?: { name: string; in: string; schema: { examples?: unknown[] } }[];
+  requestBody?: { content: Record<string, unknown> };
+  responses: Record<string, { description: string; content?: Record<string, { schema: Schema }> }>;
+}
+interface Schema {
+  type?: string;
+  examples?: unknown[];
+  properties?: Record<string, Schema>;
+}
+interface Document {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<string, Record<string, Operation>>;
+}
+
+/** Every route of the API, as OpenAPI spells it. */
+const documentedOperations = [
+  "get /",
+  "get /health",
+  "get /metrics",
+  "get /blobs",
+  "post /blobs/{key}",
+  "put /blobs/{key}",
+  "get /blobs/{key}",
+  "head /blobs/{key}",
+  "delete /blobs/{key}",
+  "post /admin/compact",
+  "post /admin/snapshot",
+].sort();
+
+async function openApiDocument(): Promise<Document> {
+  const { request } = await openTestApp();
+  const response = await request("GET", "/swagger/json");
+  expect(response.status).toBe(200);
+  return (await response.json()) as Document;
+}
+
+function operations(document: Document): [string, Operation][] {
+  return Object.entries(document.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, operation]): [string, Operation] => [`${method} ${path}`, operation]),
+  );
+}
+
+/** Whether a schema or one of its properties carries an example. */
+function hasExample(schema: Schema): boolean {
+  return (schema.examples?.length ?? 0) > 0 || Object.values(schema.properties ?? {}).some(hasExample);
+}
+
+describe("the OpenAPI document at /swagger/json", () => {
+  it("is valid OpenAPI 3", async () => {
+    const document = await openApiDocument();
+    expect(document.openapi).toMatch(/^3\.\d+\.\d+$/);
+    const validator = new Validator();
+    const result = await validator.validate(document as unknown as Record<string, unknown>);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  it("lists every route, and only those", async () => {
+    const document = await openApiDocument();
+    expect(
+      operations(document)
+        .map(([name]) => name)
+        .sort(),
+    ).toEqual(documentedOperations);
+  });
+
+  it("names the API and its version", async () => {
+    const { info } = await openApiDocument();
+    expect(info.title).toBe("kvstore");
+    expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("gives every operation a summary, a tag and described responses", async () => {
+    for (const [name, operation] of operations(await openApiDocument())) {
+      expect({ name, summary: typeof operation.summary }).toEqual({ name, summary: "string" });
+      expect({ name, tags: operation.tags?.length }).toEqual({ name, tags: 1 });
+      const responses = Object.values(operation.responses);
+      expect({ name, responses: responses.length > 0 }).toEqual({ name, responses: true });
+      for (const response of responses) expect(typeof response.description).toBe("string");
+    }
+  });
+
+  it("has examples for every parameter and every JSON response", async () => {
+    for (const [name, operation] of operations(await openApiDocument())) {
+      for (const parameter of operation.parameters ?? []) {
+        if (parameter.in === "header") continue;
+        expect({
+          name,
+          parameter: parameter.name,
+          examples: (parameter.schema.examples?.length ?? 0) > 0,
+        }).toEqual({
+          name,
+          parameter: parameter.name,
+          examples: true,
+        });
+      }
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const json = response.content?.["application/json"];
+        if (json === undefined) continue;
+        expect({ name, status, example: hasExample(json.schema) }).toEqual({ name, status, example: true });
+      }
+    }
+  });
+
+  it("describes blob bodies as raw bytes, not JSON", async () => {
+    const { paths } = await openApiDocument();
+    const blob = paths["/blobs/{key}"] ?? {};
+    for (const method of ["post", "put"]) {
+      expect(Object.keys(blob[method]?.requestBody?.content ?? {})).toEqual(["application/octet-stream"]);
+    }
+    expect(Object.keys(blob.get?.responses["200"]?.content ?? {})).toEqual(["application/octet-stream"]);
+    expect(Object.keys(blob.get?.responses ?? {}).sort()).toEqual(["200", "206", "304", "400", "404", "416"]);
+  });
+});

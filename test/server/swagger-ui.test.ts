@@ -1,0 +1,88 @@
+// Swagger UI in a real headless Chromium with every non-loopback request blocked: the page must
+// render and work from what kvstore itself serves. Needs Debian's chromium package
+// (test/server/install-chromium.sh).
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { defaultServerConfig } from "../../src/config.ts";
+import { type ServerHandle, startServer } from "../../src/server/serve.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+let dataDir: string;
+let server: ServerHandle;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run test/server/install-chromium.sh`);
+  dataDir = mkdtempSync(join(tmpdir(), "kvstore-swagger-"));
+  server = await startServer(
+    { ...defaultServerConfig, host: "127.0.0.1", port: 0, dataDir, logLevel: "error" },
+    { handleSignals: false },
+  );
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** A page that may only reach loopback addresses; `blocked` lists whatever else it tried. */
+async function offlinePage(): Promise<{ page: Page; blocked: string[]; failed: string[] }> {
+  const context = await browser.newContext();
+  const blocked: string[] = [];
+  const failed: string[] = [];
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (url.protocol.startsWith("http") && LOOPBACK_HOSTS.has(url.hostname)) return route.continue();
+    if (url.protocol === "data:" || url.protocol === "blob:") return route.continue();
+    blocked.push(url.href);
+    return route.abort("blockedbyclient");
+  });
+  const page = await context.newPage();
+  page.on("response", (response) => {
+    if (response.status() >= 400 && !response.url().endsWith("/favicon.ico")) failed.push(response.url());
+  });
+  return { page, blocked, failed };
+}
+
+describe("Swagger UI at /swagger", () => {
+  it("renders every route from kvstore's own assets, with no other host contacted", async () => {
+    const { page, blocked, failed } = await offlinePage();
+    await page.goto(`${server.url.origin}/swagger`);
+    await page.locator(".opblock").first().waitFor();
+    const summaries = await page.locator(".opblock-summary-path").allTextContents();
+    const routes = summaries.map((text) => text.replace(/\u200b/g, "").trim());
+    for (const route of ["/blobs/{key}", "/blobs", "/health", "/metrics"]) expect(routes).toContain(route);
+    expect(await page.locator(".info .title").textContent()).toContain("kvstore");
+    expect(blocked).toEqual([]);
+    expect(failed).toEqual([]);
+    await page.context().close();
+  });
+
+  it('runs "Try it out" on GET /health and shows the 200', async () => {
+    const { page, blocked } = await offlinePage();
+    await page.goto(`${server.url.origin}/swagger`);
+    const operation = page.locator(".opblock-get", {
+      has: page.locator('.opblock-summary-path[data-path="/health"]'),
+    });
+    await operation.locator(".opblock-summary").click();
+    await operation.getByRole("button", { name: "Try it out" }).click();
+    await operation.getByRole("button", { name: "Execute" }).click();
+    const status = operation.locator(".live-responses-table .response .response-col_status");
+    await status.first().waitFor();
+    expect((await status.first().textContent())?.trim()).toBe("200");
+    const body = operation.locator(".live-responses-table .response-col_description .microlight").first();
+    expect(await body.textContent()).toContain('"status": "healthy"');
+    expect(blocked).toEqual([]);
+    await page.context().close();
+  });
+});

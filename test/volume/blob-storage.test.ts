@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, it } from "bun:test";
+import { readFileSync } from "node:fs";
+import { KVStore, silentLogger } from "../../src/index.ts";
+import { BlobStorage } from "../../src/volume/blob-storage.ts";
+import { etagOf } from "../../src/volume/etag.ts";
+import { scratchDir } from "../server/app-fixture.ts";
+
+const opened: KVStore[] = [];
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
+});
+
+async function openStorage(streamFromFileBytes?: number): Promise<BlobStorage> {
+  const store = await KVStore.open(scratchDir(), { logger: silentLogger });
+  opened.push(store);
+  return new BlobStorage(store, "vol-unit", streamFromFileBytes);
+}
+
+function filled(length: number, byte: number): Uint8Array {
+  return new Uint8Array(length).fill(byte);
+}
+
+describe("etagOf", () => {
+  it("is the CRC-32 of the bytes as 8 lowercase hex digits", () => {
+    expect(etagOf(new TextEncoder().encode("Hello, World!"))).toBe("ec4ac3d0");
+    expect(etagOf(new TextEncoder().encode("123456789"))).toBe("cbf43926");
+    expect(etagOf(new Uint8Array(0))).toBe("00000000");
+  });
+});
+
+describe("BlobStorage", () => {
+  it("put stores the bytes and answers key, etag, size and volume_id", async () => {
+    const storage = await openStorage();
+    const bytes = filled(10, 7);
+    expect(await storage.put("a/b:c", bytes)).toEqual({
+      key: "a/b:c",
+      etag: etagOf(bytes),
+      size: 10,
+      volume_id: "vol-unit",
+    });
+    expect(storage.store.get("a/b:c")).toEqual(bytes);
+  });
+
+  it("read answers small blobs as bytes and large ones as their place in a segment file", async () => {
+    const storage = await openStorage(100);
+    const small = filled(99, 1);
+    const large = filled(100, 2);
+    await storage.put("small", small);
+    await storage.put("large", large);
+
+    const readSmall = storage.read("small");
+    expect(readSmall).toEqual({ size: 99, etag: etagOf(small), bytes: small });
+
+    const readLarge = storage.read("large");
+    if (readLarge?.file === undefined) throw new Error("expected a file location");
+    expect(readLarge.size).toBe(100);
+    expect(readLarge.etag).toBe(etagOf(large));
+    const { path, offset, length } = readLarge.file;
+    const onDisk: Uint8Array = readFileSync(path).subarray(offset, offset + length);
+    expect(onDisk).toEqual(large);
+
+    expect(storage.read("missing")).toBeNull();
+  });
+
+  it("gives a large blob the etag of its current bytes after each rewrite", async () => {
+    const storage = await openStorage(16);
+    for (let version = 0; version < 3; version++) {
+      const bytes = filled(64, version);
+      const { etag } = await storage.put("k", bytes);
+      expect(storage.read("k")?.etag).toBe(etag);
+      expect(storage.read("k")?.etag).toBe(etagOf(bytes));
+    }
+    await storage.delete("k");
+    expect(storage.read("k")).toBeNull();
+    const again = filled(64, 9);
+    await storage.put("k", again);
+    expect(storage.read("k")?.etag).toBe(etagOf(again));
+  });
+
+  it("delete answers whether the blob existed", async () => {
+    const storage = await openStorage();
+    await storage.put("k", filled(1, 1));
+    expect(await storage.delete("k")).toBe(true);
+    expect(await storage.delete("k")).toBe(false);
+    expect(storage.store.has("k")).toBe(false);
+  });
+
+  it("lists keys sorted, filtered and paged", async () => {
+    const storage = await openStorage();
+    for (const key of ["b", "a/2", "a/1", "c"]) await storage.put(key, filled(1, 0));
+    expect(storage.list()).toEqual(["a/1", "a/2", "b", "c"]);
+    expect(storage.list({ prefix: "a/" })).toEqual(["a/1", "a/2"]);
+    expect(storage.list({ after: "a/2", limit: 1 })).toEqual(["b"]);
+  });
+});
