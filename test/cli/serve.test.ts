@@ -1,0 +1,151 @@
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import {
+  binaryPath,
+  childEnv,
+  ensureBinary,
+  kvstore,
+  makeTempDir,
+  projectRoot,
+  removeTempDir,
+} from "./binary.ts";
+
+let tempDir: string;
+let dataDir: string;
+
+beforeAll(ensureBinary);
+beforeEach(() => {
+  tempDir = makeTempDir();
+  dataDir = join(tempDir, "data");
+});
+afterEach(() => removeTempDir(tempDir));
+
+interface RunningServer {
+  child: Bun.Subprocess<"ignore", "ignore", "pipe">;
+  origin: string;
+}
+
+/** Starts `kvstore serve` on a port the OS picks, reads the address from its log line, waits until it answers. */
+async function startServe(args: string[] = [], env: Record<string, string> = {}): Promise<RunningServer> {
+  const child = Bun.spawn([binaryPath, "serve", "--port", "0", "--host", "127.0.0.1", ...args], {
+    env: childEnv({ DATA_DIR: dataDir, ...env }),
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const reader = child.stderr.getReader();
+  const decoder = new TextDecoder();
+  let logged = "";
+  let origin: string | undefined;
+  while (origin === undefined) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`kvstore serve exited before listening: ${logged}`);
+    logged += decoder.decode(value, { stream: true });
+    origin = /listening on (http:\/\/\S+)/.exec(logged)?.[1];
+  }
+  reader.releaseLock();
+  // The address is logged a moment before the signal handlers are in place; once /health has
+  // answered, they are.
+  expect((await fetch(`${origin}/health`)).status).toBe(200);
+  return { child, origin };
+}
+
+describe("kvstore serve", () => {
+  it("answers /health and /swagger, and stores blobs in the data directory", async () => {
+    const server = await startServe(["--volume-id", "vol-test"]);
+    try {
+      const health = await fetch(`${server.origin}/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: "healthy", volume_id: "vol-test" });
+
+      const swagger = await fetch(`${server.origin}/swagger`);
+      expect(swagger.status).toBe(200);
+      expect(swagger.headers.get("content-type")).toContain("text/html");
+      const openapi = await fetch(`${server.origin}/swagger/json`);
+      expect(openapi.status).toBe(200);
+      expect(await openapi.json()).toHaveProperty("paths");
+
+      const put = await fetch(`${server.origin}/blobs/served`, { method: "POST", body: "over http" });
+      expect(put.status).toBe(201);
+    } finally {
+      server.child.kill("SIGTERM");
+    }
+    expect(await server.child.exited).toBe(0);
+    expect((await kvstore(["--data-dir", dataDir, "get", "served"])).stdout).toBe("over http");
+  });
+
+  it("shuts down cleanly on SIGTERM and SIGINT, releasing the data directory", async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const server = await startServe();
+      server.child.kill(signal);
+      expect(await server.child.exited).toBe(0);
+      expect((await kvstore(["--data-dir", dataDir, "stats"])).exitCode).toBe(0);
+    }
+  });
+
+  it("takes its settings from the environment, with flags above them", async () => {
+    const server = await startServe(["--volume-id", "from-flag"], { VOLUME_ID: "from-env" });
+    try {
+      expect(await (await fetch(`${server.origin}/health`)).json()).toMatchObject({ volume_id: "from-flag" });
+    } finally {
+      server.child.kill("SIGTERM");
+      await server.child.exited;
+    }
+  });
+
+  it("exits 2 with the usage for a setting it cannot use", async () => {
+    for (const args of [["--port", "not-a-port"], ["--bogus"], ["extra-argument"]]) {
+      const result = await kvstore(["serve", ...args], { env: { DATA_DIR: dataDir } });
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain("Usage: kvstore [--data-dir DIR] serve [FLAGS]");
+    }
+    expect((await kvstore(["serve", "--port", "abc"], { env: { PORT: "1" } })).stderr).toContain("--port");
+  });
+
+  it("prints its help for serve --help", async () => {
+    const help = await kvstore(["serve", "--help"]);
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toContain("VOLUME_ID");
+  });
+
+  it("exits 1 when another process holds the data directory", async () => {
+    const server = await startServe();
+    try {
+      const second = await kvstore(["serve", "--port", "0"], { env: { DATA_DIR: dataDir } });
+      expect(second.exitCode).toBe(1);
+      expect(second.stderr).toContain(`locked by process ${server.child.pid}`);
+    } finally {
+      server.child.kill("SIGTERM");
+      await server.child.exited;
+    }
+  });
+});
+
+describe("the Docker image's HEALTHCHECK", () => {
+  const dockerfile = readFileSync(join(projectRoot, "Dockerfile"), "utf8");
+  const probe = /^HEALTHCHECK .*\\\n\s*CMD (.+)$/m.exec(dockerfile)?.[1];
+
+  /** Runs the probe as Docker would: a shell in the image, where kvstore is on the PATH. */
+  async function runProbe(port: string): Promise<number> {
+    const shell = Bun.spawn(["sh", "-c", probe ?? "exit 99"], {
+      env: childEnv({ PATH: `${dirname(binaryPath)}:${process.env.PATH}`, PORT: port }),
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    return shell.exited;
+  }
+
+  it("passes while the server answers and fails once it has stopped", async () => {
+    expect(probe).toBeDefined();
+    const server = await startServe();
+    const port = new URL(server.origin).port;
+    try {
+      expect(await runProbe(port)).toBe(0);
+    } finally {
+      server.child.kill("SIGTERM");
+      await server.child.exited;
+    }
+    expect(await runProbe(port)).not.toBe(0);
+  });
+});
