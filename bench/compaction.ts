@@ -101,11 +101,14 @@ try {
   const after = store.stats();
   await store.close();
   console.log("\n### Compaction\n");
-  console.log("| live keys | dead records | seconds | live keys/s | bytes before | bytes after |");
-  console.log("|---:|---:|---:|---:|---:|---:|");
+  const compactSeconds = after.lastCompactionMs / 1000;
   console.log(
-    `| ${after.lastCompactionLiveRecords.toLocaleString("en-US")} | ${KEYS.toLocaleString("en-US")} | ${seconds.toFixed(2)} | ` +
-      `${Math.round(after.lastCompactionLiveRecords / seconds).toLocaleString("en-US")} | ` +
+    "| live keys | dead records | compaction s | live keys/s | with the snapshot after it, s | bytes before | bytes after |",
+  );
+  console.log("|---:|---:|---:|---:|---:|---:|---:|");
+  console.log(
+    `| ${after.lastCompactionLiveRecords.toLocaleString("en-US")} | ${KEYS.toLocaleString("en-US")} | ${compactSeconds.toFixed(2)} | ` +
+      `${Math.round(after.lastCompactionLiveRecords / compactSeconds).toLocaleString("en-US")} | ${seconds.toFixed(2)} | ` +
       `${before.totalBytes.toLocaleString("en-US")} | ${after.totalBytes.toLocaleString("en-US")} |`,
   );
 
