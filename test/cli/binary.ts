@@ -1,5 +1,6 @@
 // Runs the compiled dist/kvstore as a child process, building it first when it is missing or
 // older than the sources. Every CLI test goes through here, so the binary is what gets tested.
+import { afterEach, beforeAll, beforeEach } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,4 +71,19 @@ export function makeTempDir(): string {
 
 export function removeTempDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * For a test file: builds the binary once, and gives each test a fresh temp directory and a
+ * data directory path inside it, removed after the test.
+ */
+export function useTempDirs(): { tempDir: string; dataDir: string } {
+  const dirs = { tempDir: "", dataDir: "" };
+  beforeAll(ensureBinary);
+  beforeEach(() => {
+    dirs.tempDir = makeTempDir();
+    dirs.dataDir = join(dirs.tempDir, "data");
+  });
+  afterEach(() => removeTempDir(dirs.tempDir));
+  return dirs;
 }

@@ -1,21 +1,13 @@
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
-import { binaryPath, childEnv, ensureBinary, kvstore, makeTempDir, removeTempDir } from "./binary.ts";
+import { binaryPath, childEnv, kvstore, useTempDirs } from "./binary.ts";
 
-let tempDir: string;
-let dataDir: string;
-
-beforeAll(ensureBinary);
-beforeEach(() => {
-  tempDir = makeTempDir();
-  dataDir = join(tempDir, "data");
-});
-afterEach(() => removeTempDir(tempDir));
+const dirs = useTempDirs();
 
 function inStore(...args: string[]): string[] {
-  return ["--data-dir", dataDir, ...args];
+  return ["--data-dir", dirs.dataDir, ...args];
 }
 
 describe("kvstore set and get", () => {
@@ -101,7 +93,7 @@ describe("kvstore compact", () => {
 describe("kvstore check", () => {
   async function storeOfThreeRecords(): Promise<string> {
     for (const key of ["a", "b", "c"]) await kvstore(inStore("set", key, "1111"));
-    return join(dataDir, "segment-0000000001.dat");
+    return join(dirs.dataDir, "segment-0000000001.dat");
   }
 
   it("reports a sound store and exits 0", async () => {
@@ -159,13 +151,13 @@ describe("kvstore check", () => {
 
 describe("the data directory", () => {
   it("is ./data by default, DATA_DIR when set, and --data-dir above both", async () => {
-    await kvstore(["set", "where", "default"], { cwd: tempDir });
-    expect(existsSync(join(tempDir, "data"))).toBe(true);
-    const fromEnv = join(tempDir, "env-dir");
+    await kvstore(["set", "where", "default"], { cwd: dirs.tempDir });
+    expect(existsSync(join(dirs.tempDir, "data"))).toBe(true);
+    const fromEnv = join(dirs.tempDir, "env-dir");
     await kvstore(["set", "where", "env"], { env: { DATA_DIR: fromEnv } });
-    const fromFlag = join(tempDir, "flag-dir");
+    const fromFlag = join(dirs.tempDir, "flag-dir");
     await kvstore(["--data-dir", fromFlag, "set", "where", "flag"], { env: { DATA_DIR: fromEnv } });
-    expect((await kvstore(["get", "where"], { cwd: tempDir })).stdout).toBe("default");
+    expect((await kvstore(["get", "where"], { cwd: dirs.tempDir })).stdout).toBe("default");
     expect((await kvstore(["get", "where"], { env: { DATA_DIR: fromEnv } })).stdout).toBe("env");
     expect((await kvstore([`--data-dir=${fromFlag}`, "get", "where"])).stdout).toBe("flag");
   });
@@ -174,9 +166,9 @@ describe("the data directory", () => {
     for (const command of [["get", "k"], ["list"], ["stats"], ["delete", "k"], ["check"], ["compact"]]) {
       const result = await kvstore(inStore(...command));
       expect(result.exitCode).toBe(1);
-      expect(result.stderr).toContain(`no data directory at ${dataDir}`);
+      expect(result.stderr).toContain(`no data directory at ${dirs.dataDir}`);
     }
-    expect(existsSync(dataDir)).toBe(false);
+    expect(existsSync(dirs.dataDir)).toBe(false);
   });
 
   it("cannot be opened while another process holds it", async () => {
@@ -209,7 +201,7 @@ describe("usage", () => {
     ["--data-dir without a directory", ["list", "--data-dir"]],
     ["help for an unknown command", ["help", "frobnicate"]],
   ])("exits 2 and prints the usage for %s", async (_, args) => {
-    const result = await kvstore(args, { cwd: tempDir });
+    const result = await kvstore(args, { cwd: dirs.tempDir });
     expect(result.exitCode).toBe(2);
     expect(result.stdout).toBe("");
     expect(result.stderr).toStartWith("kvstore: ");

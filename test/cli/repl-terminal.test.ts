@@ -1,21 +1,13 @@
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { binaryPath, childEnv, ensureBinary, kvstore, makeTempDir, removeTempDir } from "./binary.ts";
+import { binaryPath, childEnv, kvstore, useTempDirs } from "./binary.ts";
 import { openTerminal, scriptAvailable, type Terminal } from "./terminal.ts";
 
-let tempDir: string;
-let dataDir: string;
-
-beforeAll(ensureBinary);
-beforeEach(() => {
-  tempDir = makeTempDir();
-  dataDir = join(tempDir, "data");
-});
-afterEach(() => removeTempDir(tempDir));
+const dirs = useTempDirs();
 
 async function openRepl(): Promise<Terminal> {
-  const terminal = openTerminal([binaryPath, "--data-dir", dataDir, "repl"], childEnv());
+  const terminal = openTerminal([binaryPath, "--data-dir", dirs.dataDir, "repl"], childEnv());
   await terminal.waitFor("kvstore (type help for instructions)");
   await terminal.waitFor("> ");
   return terminal;
@@ -40,14 +32,14 @@ describe.skipIf(!scriptAvailable)("kvstore repl in a terminal", () => {
     await terminal.waitFor("\r\n2\r\n");
     terminal.type("\x04");
     expect(await terminal.exited()).toBe(0);
-    expect(readFileSync(join(dataDir, ".repl_history"), "utf8")).toBe(
+    expect(readFileSync(join(dirs.dataDir, ".repl_history"), "utf8")).toBe(
       "set apple 1\nset apricot 2\nget apricot\n",
     );
-    expect((await kvstore(["--data-dir", dataDir, "get", "apple"])).stdout).toBe("1");
+    expect((await kvstore(["--data-dir", dirs.dataDir, "get", "apple"])).stdout).toBe("1");
   });
 
   it("completes command names and recalls history with the up arrow", async () => {
-    await kvstore(["--data-dir", dataDir, "repl"], { stdin: "set k remembered\n" });
+    await kvstore(["--data-dir", dirs.dataDir, "repl"], { stdin: "set k remembered\n" });
     const first = await openRepl();
     await run(first, "get k", "remembered");
     first.type("\x04");
@@ -73,6 +65,6 @@ describe.skipIf(!scriptAvailable)("kvstore repl in a terminal", () => {
     await run(terminal, "set before-interrupt kept", "OK");
     terminal.type("\x03");
     expect(await terminal.exited()).toBe(0);
-    expect((await kvstore(["--data-dir", dataDir, "get", "before-interrupt"])).stdout).toBe("kept");
+    expect((await kvstore(["--data-dir", dirs.dataDir, "get", "before-interrupt"])).stdout).toBe("kept");
   });
 });

@@ -1,20 +1,11 @@
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
-import { join } from "node:path";
-import { binaryPath, childEnv, ensureBinary, kvstore, makeTempDir, removeTempDir } from "./binary.ts";
+import { describe, expect, it } from "bun:test";
+import { binaryPath, childEnv, kvstore, useTempDirs } from "./binary.ts";
 
-let tempDir: string;
-let dataDir: string;
-
-beforeAll(ensureBinary);
-beforeEach(() => {
-  tempDir = makeTempDir();
-  dataDir = join(tempDir, "data");
-});
-afterEach(() => removeTempDir(tempDir));
+const dirs = useTempDirs();
 
 /** Pipes the lines into `kvstore repl` and returns what it printed. */
 async function repl(...lines: string[]) {
-  return kvstore(["--data-dir", dataDir, "repl"], { stdin: `${lines.join("\n")}\n` });
+  return kvstore(["--data-dir", dirs.dataDir, "repl"], { stdin: `${lines.join("\n")}\n` });
 }
 
 describe("kvstore repl with piped input", () => {
@@ -77,7 +68,7 @@ describe("kvstore repl with piped input", () => {
       ...Array.from({ length: 10 }, (_, i) => `  key0000${i}`),
       "",
     ]);
-    expect((await kvstore(["--data-dir", dataDir, "list"])).stdout.split("\n")).toHaveLength(count + 1);
+    expect((await kvstore(["--data-dir", dirs.dataDir, "list"])).stdout.split("\n")).toHaveLength(count + 1);
   });
 
   it('reads "double quoted" words with spaces, \\" and \\\\', async () => {
@@ -119,17 +110,17 @@ describe("kvstore repl with piped input", () => {
   it("stops reading at quit or exit", async () => {
     expect((await repl("set a 1", "quit", "set b 2")).stdout).toBe("OK\n");
     expect((await repl("exit", "set b 2")).stdout).toBe("");
-    expect((await kvstore(["--data-dir", dataDir, "list"])).stdout).toBe("a\n");
+    expect((await kvstore(["--data-dir", dirs.dataDir, "list"])).stdout).toBe("a\n");
   });
 
   it("keeps the data for the next session and for one-shot commands", async () => {
     await repl("set lasting yes", "set gone soon", "delete gone");
     expect((await repl("get lasting", "get gone")).stdout).toBe("yes\n(nil)\n");
-    expect((await kvstore(["--data-dir", dataDir, "get", "lasting"])).stdout).toBe("yes");
+    expect((await kvstore(["--data-dir", dirs.dataDir, "get", "lasting"])).stdout).toBe("yes");
   });
 
   it("closes the store cleanly on SIGTERM while waiting for input", async () => {
-    const child = Bun.spawn([binaryPath, "--data-dir", dataDir, "repl"], {
+    const child = Bun.spawn([binaryPath, "--data-dir", dirs.dataDir, "repl"], {
       env: childEnv(),
       stdin: "pipe",
       stdout: "pipe",
@@ -140,6 +131,6 @@ describe("kvstore repl with piped input", () => {
     expect(new TextDecoder().decode(reply.value)).toBe("OK\n");
     child.kill("SIGTERM");
     expect(await child.exited).toBe(0);
-    expect((await kvstore(["--data-dir", dataDir, "get", "before-signal"])).stdout).toBe("kept");
+    expect((await kvstore(["--data-dir", dirs.dataDir, "get", "before-signal"])).stdout).toBe("kept");
   });
 });

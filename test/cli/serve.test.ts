@@ -1,25 +1,9 @@
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import {
-  binaryPath,
-  childEnv,
-  ensureBinary,
-  kvstore,
-  makeTempDir,
-  projectRoot,
-  removeTempDir,
-} from "./binary.ts";
+import { binaryPath, childEnv, kvstore, projectRoot, useTempDirs } from "./binary.ts";
 
-let tempDir: string;
-let dataDir: string;
-
-beforeAll(ensureBinary);
-beforeEach(() => {
-  tempDir = makeTempDir();
-  dataDir = join(tempDir, "data");
-});
-afterEach(() => removeTempDir(tempDir));
+const dirs = useTempDirs();
 
 interface RunningServer {
   child: Bun.Subprocess<"ignore", "ignore", "pipe">;
@@ -29,7 +13,7 @@ interface RunningServer {
 /** Starts `kvstore serve` on a port the OS picks, reads the address from its log line, waits until it answers. */
 async function startServe(args: string[] = [], env: Record<string, string> = {}): Promise<RunningServer> {
   const child = Bun.spawn([binaryPath, "serve", "--port", "0", "--host", "127.0.0.1", ...args], {
-    env: childEnv({ DATA_DIR: dataDir, ...env }),
+    env: childEnv({ DATA_DIR: dirs.dataDir, ...env }),
     stdin: "ignore",
     stdout: "ignore",
     stderr: "pipe",
@@ -72,7 +56,7 @@ describe("kvstore serve", () => {
       server.child.kill("SIGTERM");
     }
     expect(await server.child.exited).toBe(0);
-    expect((await kvstore(["--data-dir", dataDir, "get", "served"])).stdout).toBe("over http");
+    expect((await kvstore(["--data-dir", dirs.dataDir, "get", "served"])).stdout).toBe("over http");
   });
 
   it("shuts down cleanly on SIGTERM and SIGINT, releasing the data directory", async () => {
@@ -80,7 +64,7 @@ describe("kvstore serve", () => {
       const server = await startServe();
       server.child.kill(signal);
       expect(await server.child.exited).toBe(0);
-      expect((await kvstore(["--data-dir", dataDir, "stats"])).exitCode).toBe(0);
+      expect((await kvstore(["--data-dir", dirs.dataDir, "stats"])).exitCode).toBe(0);
     }
   });
 
@@ -96,7 +80,7 @@ describe("kvstore serve", () => {
 
   it("exits 2 with the usage for a setting it cannot use", async () => {
     for (const args of [["--port", "not-a-port"], ["--bogus"], ["extra-argument"]]) {
-      const result = await kvstore(["serve", ...args], { env: { DATA_DIR: dataDir } });
+      const result = await kvstore(["serve", ...args], { env: { DATA_DIR: dirs.dataDir } });
       expect(result.exitCode).toBe(2);
       expect(result.stderr).toContain("Usage: kvstore [--data-dir DIR] serve [FLAGS]");
     }
@@ -112,7 +96,7 @@ describe("kvstore serve", () => {
   it("exits 1 when another process holds the data directory", async () => {
     const server = await startServe();
     try {
-      const second = await kvstore(["serve", "--port", "0"], { env: { DATA_DIR: dataDir } });
+      const second = await kvstore(["serve", "--port", "0"], { env: { DATA_DIR: dirs.dataDir } });
       expect(second.exitCode).toBe(1);
       expect(second.stderr).toContain(`locked by process ${server.child.pid}`);
     } finally {
