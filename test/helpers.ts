@@ -59,5 +59,7 @@ export function dump(store: {
 export function crashCopy(dir: string): string {
   const copy = tempDir("kvstore-crash-copy");
   cpSync(dir, copy, { recursive: true });
+  // The copied LOCK names this live process; after a real crash its holder would be gone.
+  rmSync(join(copy, "LOCK"), { force: true });
   return copy;
 }

@@ -96,15 +96,31 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
 
   // Commit: from here on a crash is safe at every step (see the top of this file).
   const finished = outputs.finishedOutputs();
-  for (const output of finished) {
-    renameSync(output.tempPath, join(plan.dir, segmentFileName(output.id)));
-    plan.faults?.("compaction:output-renamed");
+  const renamed: string[] = [];
+  const opened: Segment[] = [];
+  try {
+    for (const output of finished) {
+      const path = join(plan.dir, segmentFileName(output.id));
+      renameSync(output.tempPath, path);
+      renamed.push(path);
+      plan.faults?.("compaction:output-renamed");
+    }
+    syncDirectory(plan.dir);
+    for (const output of finished) opened.push(Segment.open(plan.dir, output.id, output.size));
+  } catch (error) {
+    // The index still points at the inputs: remove the copies, or they would outlive the
+    // tombstones that later compactions drop and bring deleted keys back on the next open.
+    for (const segment of opened) segment.close();
+    for (const path of renamed.reverse()) rmSync(path, { force: true });
+    await outputs.discard();
+    syncDirectory(plan.dir);
+    throw error;
   }
-  syncDirectory(plan.dir);
-  for (const output of finished) plan.addSegment(Segment.open(plan.dir, output.id, output.size));
+  for (const segment of opened) plan.addSegment(segment);
 
   // A snapshot being written must not see Locations change under it.
   await plan.exclusiveIndexWalk(async () => {
+    plan.flushWrites();
     let sliceStart = Bun.nanoseconds();
     const { keys, locations, segmentIds, offsets } = moves;
     for (let i = 0; i < keys.length; i++) {
@@ -164,12 +180,15 @@ async function yieldToEventLoop(plan: CompactionPlan): Promise<void> {
 }
 
 /**
- * Deletes the files of retired inputs, oldest first (see step 5 at the top of this file), then
- * makes the deletions durable.
+ * Deletes the files of retired inputs, oldest first (see step 5 at the top of this file), taking
+ * each out of `segments` once it is gone, then makes the deletions durable. If it throws,
+ * `segments` holds the ones still on disk.
  */
 export function deleteRetired(dir: string, segments: Segment[], faults: FaultInjector | null): void {
-  for (const segment of [...segments].sort((a, b) => a.id - b.id)) {
-    rmSync(segment.path, { force: true });
+  segments.sort((a, b) => a.id - b.id);
+  while (segments.length > 0) {
+    rmSync((segments[0] as Segment).path, { force: true });
+    segments.shift();
     faults?.("compaction:input-deleted");
   }
   syncDirectory(dir);

@@ -4,7 +4,7 @@ import type { Logger } from "./options.ts";
 import { parseSegmentFileName } from "./segment.ts";
 
 /** Files a crashed compaction or snapshot leaves behind; never part of the data. */
-const LEFTOVER = /\.(tmp|compacting)$/;
+const LEFTOVER = /^index\.snapshot\.tmp$|\.compacting$/;
 
 /** Segment ids found in `dir`, ascending. */
 export function listSegmentIds(dir: string): number[] {

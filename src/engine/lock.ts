@@ -1,14 +1,26 @@
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { join, resolve } from "node:path";
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
 import { LockedError } from "./errors.ts";
 
 // LOCK holds "<pid> <process start time>\n" of the process that has the directory open.
 // The start time (from /proc, where there is one) tells a live holder from a new process that
 // was given the same pid after the holder died, as happens to pid 1 in every container.
+//
+// LOCK is made by writing a temp file and linking it to the name, which fails if the name
+// exists: no process ever sees a LOCK without its holder's pid in it.
 
 const LOCK_FILE = "LOCK";
 
-/** Directories this process holds, so that a second open in the same process fails too. */
+/** Directories (by real path) this process holds, so a second open in the same process fails. */
 const heldHere = new Set<string>();
 
 export interface DirectoryLock {
@@ -20,20 +32,22 @@ export interface DirectoryLock {
  * A lock left by a process that is gone is taken over.
  */
 export function acquireLock(dir: string): DirectoryLock {
-  const key = resolve(dir);
+  const key = realpathSync(dir);
+  if (heldHere.has(key)) throw new LockedError(dir, process.pid);
   const path = join(dir, LOCK_FILE);
   const mine = `${process.pid} ${startTimeOf(process.pid) ?? 0}\n`;
-  if (heldHere.has(key)) throw new LockedError(dir, process.pid);
-
-  if (!createExclusive(path, mine)) {
-    const holder = readHolder(path);
-    if (holder !== null && isAlive(holder)) throw new LockedError(dir, holder.pid);
-    // The holder is gone: replace its lock atomically, then check that no other process
-    // taking over the same stale lock at the same moment replaced ours.
-    const temp = `${path}.${process.pid}.tmp`;
-    writeWhole(temp, mine, "w");
-    renameSync(temp, path);
-    if (readFileSync(path, "utf8") !== mine) throw new LockedError(dir, readHolder(path)?.pid ?? 0);
+  const temp = `${path}.${process.pid}.tmp`;
+  writeWhole(temp, mine);
+  try {
+    for (let attempt = 0; !linked(temp, path); attempt++) {
+      const found = readText(path);
+      if (found === null) continue; // released meanwhile: try again
+      const holder = parseHolder(found);
+      if ((holder !== null && isAlive(holder)) || attempt >= 3) throw new LockedError(dir, holder?.pid ?? 0);
+      takeOverStale(dir, path, found);
+    }
+  } finally {
+    rmSync(temp, { force: true });
   }
   heldHere.add(key);
   let released = false;
@@ -42,13 +56,31 @@ export function acquireLock(dir: string): DirectoryLock {
       if (released) return;
       released = true;
       heldHere.delete(key);
-      try {
-        if (readFileSync(path, "utf8") === mine) rmSync(path);
-      } catch {
-        // Already gone: nothing to release.
-      }
+      if (readText(path) === mine) rmSync(path, { force: true });
     },
   };
+}
+
+/**
+ * Removes a LOCK whose holder is gone, so that the next link can succeed. Another process may
+ * have taken it over an instant before: the lock is moved aside first, and put back if what was
+ * moved is not the stale lock this process looked at.
+ */
+function takeOverStale(dir: string, path: string, stale: string): void {
+  const aside = `${path}.${process.pid}.stale`;
+  try {
+    renameSync(path, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw error;
+  }
+  const moved = readText(aside);
+  if (moved !== stale) {
+    linked(aside, path);
+    rmSync(aside, { force: true });
+    throw new LockedError(dir, parseHolder(moved ?? "")?.pid ?? 0);
+  }
+  rmSync(aside, { force: true });
 }
 
 interface Holder {
@@ -56,9 +88,10 @@ interface Holder {
   startTime: number;
 }
 
-function createExclusive(path: string, content: string): boolean {
+/** Links `from` to the name `to`; false if `to` exists. */
+function linked(from: string, to: string): boolean {
   try {
-    writeWhole(path, content, "wx");
+    linkSync(from, to);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
@@ -66,8 +99,8 @@ function createExclusive(path: string, content: string): boolean {
   }
 }
 
-function writeWhole(path: string, content: string, flags: string): void {
-  const fd = openSync(path, flags);
+function writeWhole(path: string, content: string): void {
+  const fd = openSync(path, "w");
   try {
     writeSync(fd, content);
   } finally {
@@ -75,19 +108,27 @@ function writeWhole(path: string, content: string, flags: string): void {
   }
 }
 
-function readHolder(path: string): Holder | null {
+function readText(path: string): string | null {
   try {
-    const [pid, startTime] = readFileSync(path, "utf8").trim().split(/\s+/).map(Number);
-    if (!Number.isInteger(pid) || (pid ?? 0) <= 0) return null;
-    return { pid: pid as number, startTime: startTime ?? 0 };
-  } catch {
-    return null;
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
   }
 }
 
+function parseHolder(text: string): Holder | null {
+  const [pid, startTime] = text.trim().split(/\s+/).map(Number);
+  if (!Number.isInteger(pid) || (pid ?? 0) <= 0) return null;
+  return { pid: pid as number, startTime: startTime ?? 0 };
+}
+
 function isAlive(holder: Holder): boolean {
-  // Same pid as ours but not held here: a previous life of this pid (a restarted container).
-  if (holder.pid === process.pid) return false;
+  if (holder.pid === process.pid) {
+    // Our own pid: this very process (through another path to the directory) if the start time
+    // is ours too; otherwise a previous life of the pid, such as a restarted container.
+    return holder.startTime !== 0 && holder.startTime === startTimeOf(process.pid);
+  }
   try {
     process.kill(holder.pid, 0);
   } catch (error) {

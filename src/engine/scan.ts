@@ -1,4 +1,19 @@
-import { MAGIC_0, MAGIC_1, type ParsedRecord, type ParseFailure, parseRecord } from "./record.ts";
+import {
+  MAGIC_0,
+  MAGIC_1,
+  type ParsedRecord,
+  type ParseFailure,
+  parseRecord,
+  RECORD_OVERHEAD,
+  readU32,
+} from "./record.ts";
+
+/**
+ * A resync candidate is trusted once this many whole records follow from it in a row (or the
+ * records from it reach the end of the segment): bytes inside a value can look like a record,
+ * but not like a run of them, unless the value is itself a copy of a segment.
+ */
+const TRUSTED_RUN = 8;
 
 export interface ScanResult {
   /** Offset just past the last valid record: where a torn tail starts, if there is one. */
@@ -9,9 +24,9 @@ export interface ScanResult {
 
 /**
  * Walks the records of a segment's bytes in order. A damaged stretch in the middle is reported
- * through `onCorrupt` and skipped: the scan resynchronises on the next offset where a whole
- * record with a valid CRC starts. Damage with no valid record after it is a torn tail, which
- * the caller truncates.
+ * through `onCorrupt` and skipped: the scan resynchronises on the next offset from which whole
+ * records with valid CRCs follow. Damage with no such offset after it is a torn tail, which the
+ * caller truncates.
  */
 export function scanRecords(
   bytes: Uint8Array,
@@ -27,7 +42,7 @@ export function scanRecords(
       at += parsed.length;
       continue;
     }
-    const next = findNextRecord(bytes, at + 1, end);
+    const next = resyncPoint(bytes, at, end, parsed);
     if (next === -1) return { validEnd: at, tail: parsed };
     onCorrupt(at, next - at, parsed);
     at = next;
@@ -35,11 +50,29 @@ export function scanRecords(
   return { validEnd: end, tail: null };
 }
 
-export function findNextRecord(bytes: Uint8Array, from: number, end: number): number {
-  let at = bytes.indexOf(MAGIC_0, from);
-  while (at !== -1 && at < end - 1) {
-    if (bytes[at + 1] === MAGIC_1 && typeof parseRecord(bytes, at, end) !== "string") return at;
-    at = bytes.indexOf(MAGIC_0, at + 1);
+/** Where whole records resume after the damaged record at `at`, or -1 if nowhere. */
+function resyncPoint(bytes: Uint8Array, at: number, end: number, failure: ParseFailure): number {
+  // Header intact, bytes damaged: the next record most likely starts right after this one.
+  if (failure === "bad-crc") {
+    const after = at + RECORD_OVERHEAD + readU32(bytes, at + 3) + readU32(bytes, at + 7);
+    if (after === end || trustedFrom(bytes, after, end)) return after;
+  }
+  let candidate = bytes.indexOf(MAGIC_0, at + 1);
+  while (candidate !== -1 && candidate < end - 1) {
+    if (bytes[candidate + 1] === MAGIC_1 && trustedFrom(bytes, candidate, end)) return candidate;
+    candidate = bytes.indexOf(MAGIC_0, candidate + 1);
   }
   return -1;
+}
+
+/** Whether whole records follow from `at` to the end, or for at least TRUSTED_RUN of them. */
+function trustedFrom(bytes: Uint8Array, at: number, end: number): boolean {
+  let run = 0;
+  while (at < end) {
+    const parsed = parseRecord(bytes, at, end);
+    if (typeof parsed === "string") return false;
+    if (++run >= TRUSTED_RUN) return true;
+    at += parsed.length;
+  }
+  return run > 0;
 }

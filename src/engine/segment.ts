@@ -118,6 +118,8 @@ export class Segment {
   truncate(offset: number): void {
     if (offset >= this.written) {
       this.buffered = offset - this.written;
+      // A write(2) that failed part-way may have left bytes past `written`: cut them off too.
+      ftruncateSync(this.fd, this.written);
       return;
     }
     this.buffered = 0;

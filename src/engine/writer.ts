@@ -107,8 +107,9 @@ export class GroupCommitter {
     }
     this.unsyncedSegments.clear();
     if (this.directoryDirty) {
-      this.directoryDirty = false;
       this.hooks.syncDirectory();
+      // Only now: after a failed directory fsync, the next sync must try again.
+      this.directoryDirty = false;
     }
   }
 

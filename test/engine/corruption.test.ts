@@ -1,9 +1,10 @@
 import { describe, expect, it } from "bun:test";
-import { appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { CorruptionError, KVStore, silentLogger } from "../../src/index.ts";
-import { recordingLogger, seededValue, tempDir, testKey } from "../helpers.ts";
+import { recordingLogger, seededValue, tempDir, testKey, text } from "../helpers.ts";
 
 const RECORD = 15 + 10 + 100; // 10-byte keys, 100-byte values
 
@@ -75,6 +76,30 @@ describe("recovery from damage", () => {
     expect(store.stats().truncatedBytes).toBe(300);
     expect(store.stats().numKeys).toBe(10);
     await store.close();
+  });
+
+  it("does not take bytes inside a value for records when the value's own record is damaged", async () => {
+    // A blob that holds the bytes of a record (say, a copy of a segment file): a tombstone for "a".
+    const tombstone = new Uint8Array(recordLength(1, 0));
+    encodeRecord(tombstone, 0, Op.Delete, "a", 1, null);
+    const value = new Uint8Array(5400);
+    value.set(tombstone, 200);
+    for (const damage of ["torn write", "damaged header"] as const) {
+      const dir = tempDir();
+      const store = await KVStore.open(dir, { logger: silentLogger });
+      await store.set("a", "acknowledged");
+      const blobAt = statSync(join(dir, segmentFileName(1))).size;
+      await store.set("blob", value);
+      await store.close();
+      rmSync(join(dir, "index.snapshot"));
+      const segment = join(dir, segmentFileName(1));
+      if (damage === "torn write") truncateSync(segment, blobAt + 15 + 4 + 200 + tombstone.length + 100);
+      else flipByte(segment, blobAt + 2);
+      const reopened = await KVStore.open(dir, { logger: silentLogger });
+      expect(text(reopened.get("a"))).toBe("acknowledged");
+      expect(reopened.has("blob")).toBe(false);
+      await reopened.close();
+    }
   });
 
   it("throws CorruptionError when a value is damaged after open", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KVStore, LockedError, silentLogger } from "../../src/index.ts";
 import { tempDir } from "../helpers.ts";
@@ -30,6 +30,15 @@ describe("LOCK", () => {
     expect(existsSync(join(dir, "LOCK"))).toBe(false);
     const again = await open(dir);
     await again.close();
+  });
+
+  it("refuses a second open in the same process through another path to the directory", async () => {
+    const dir = tempDir();
+    const link = join(tempDir(), "link");
+    symlinkSync(dir, link);
+    const store = await open(dir);
+    await expect(open(link)).rejects.toThrow("already open in this process");
+    await store.close();
   });
 
   it("refuses an open while another process holds the directory, naming it", async () => {
