@@ -59,7 +59,6 @@ export async function startServer(
   const server = app.server;
   if (server === null) throw new Error("the HTTP server did not start");
   const url = new URL(`http://${server.hostname}:${server.port}`);
-  logger.info(`volume ${config.volumeId} listening on ${url.origin} with data in ${config.dataDir}`);
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
@@ -96,6 +95,9 @@ export async function startServer(
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   }
+  // Only now: whoever waits for this line may send a signal at once, and until a handler is
+  // installed the default action of SIGTERM kills the process.
+  logger.info(`volume ${config.volumeId} listening on ${url.origin} with data in ${config.dataDir}`);
 
   return { url, stop };
 }
