@@ -63,8 +63,6 @@ export async function startServer(
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
       logger.info("shutting down: no new connections; waiting for requests in flight");
       const cutConnections = setTimeout(() => {
         logger.warn(`requests still in flight after ${SHUTDOWN_GRACE_MS} ms; closing their connections`);
@@ -76,12 +74,19 @@ export async function startServer(
         clearTimeout(cutConnections);
       }
       await storage.close();
+      // Only now: a second signal during the shutdown must not kill the process midway.
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
       logger.info("stopped; the store is closed");
     })();
     return stopping;
   };
 
   const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping !== null) {
+      logger.info(`${signal} received again; still finishing the requests in flight`);
+      return;
+    }
     logger.info(`${signal} received`);
     stop().then(
       () => process.exit(0),

@@ -26,6 +26,22 @@ describe("kvstore set and get", () => {
     expect(get.stdoutBytes).toEqual(value);
   });
 
+  it("stops quietly when the reader closes the pipe early (get | head)", async () => {
+    const value = new Uint8Array(3_000_000).map((_, i) => i % 251);
+    expect((await kvstore(inStore("set", "big"), { stdin: value })).exitCode).toBe(0);
+    const child = Bun.spawn([binaryPath, ...inStore("get", "big")], {
+      env: childEnv(),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    // Read a little, then close the pipe, as `head -c 10` does.
+    const reader = child.stdout.getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(await child.exited).toBe(0);
+    expect(await new Response(child.stderr).text()).toBe("");
+  });
+
   it("takes a value starting with a dash after --", async () => {
     expect((await kvstore(inStore("set", "--", "n", "-5"))).exitCode).toBe(0);
     expect((await kvstore(inStore("get", "n"))).stdout).toBe("-5");

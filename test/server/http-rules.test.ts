@@ -58,6 +58,11 @@ describe("blobKeyFromUrl", () => {
     expect(blobKeyFromUrl("http://h/blobs/+plus")).toBe("+plus");
   });
 
+  it("reads a bare path, as Bun gives it for a request without a Host header", () => {
+    expect(blobKeyFromUrl("/blobs/k1")).toBe("k1");
+    expect(blobKeyFromUrl("/blobs/a/b?x=1")).toBe("a/b");
+  });
+
   it("throws a 400 HttpError for an empty or undecodable key", () => {
     for (const url of ["http://h/blobs/", "http://h/blobs", "http://h/blobs/?x=1", "http://h/blobs/%C3%28"]) {
       expect(() => blobKeyFromUrl(url)).toThrow(HttpError);

@@ -168,7 +168,7 @@ describe("the server process", () => {
     }
   });
 
-  it("on SIGTERM finishes the requests in flight, exits 0, and keeps every acknowledged write", async () => {
+  it("on SIGTERM (even sent twice) finishes the requests in flight, exits 0, and keeps every acknowledged write", async () => {
     const dataDir = scratchDir();
     const server = await startServer(dataDir);
 
@@ -192,6 +192,10 @@ describe("the server process", () => {
       );
     });
     server.child.kill("SIGTERM");
+    // A second signal while the slow request holds the shutdown open must not cut it short.
+    while (!server.log().includes("SIGTERM received")) await Bun.sleep(5);
+    server.child.kill("SIGTERM");
+    while (!server.log().includes("received again")) await Bun.sleep(5);
     slow.write(slowBody);
     const slowAnswer = await slow.waitFor(/\r\n\r\nHTTP\/1\.1 [1-5]\d\d [^\r]*\r\n/);
     slow.close();

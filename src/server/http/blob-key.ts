@@ -9,7 +9,8 @@ const BLOBS_PREFIX = "/blobs/";
  * engine's to enforce.
  */
 export function blobKeyFromUrl(url: string): string {
-  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+  // Without a Host header Bun gives the bare path ("/blobs/k"), not an absolute URL.
+  const pathStart = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
   const queryStart = url.indexOf("?", pathStart);
   const path = url.slice(pathStart, queryStart === -1 ? undefined : queryStart);
   const encoded = path.startsWith(BLOBS_PREFIX) ? path.slice(BLOBS_PREFIX.length) : "";
