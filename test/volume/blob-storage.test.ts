@@ -62,6 +62,14 @@ describe("BlobStorage", () => {
     expect(storage.read("missing")).toBeNull();
   });
 
+  it("computes the etag of a blob larger than its read chunk from the file", async () => {
+    const storage = await openStorage(16);
+    const bytes = new Uint8Array(2_621_440 + 7).map((_, i) => (i * 31) % 256);
+    const { etag } = await storage.put("big", bytes);
+    expect(etag).toBe(etagOf(bytes));
+    expect(storage.read("big")?.etag).toBe(etag);
+  });
+
   it("gives a large blob the etag of its current bytes after each rewrite", async () => {
     const storage = await openStorage(16);
     for (let version = 0; version < 3; version++) {
