@@ -65,9 +65,9 @@ export type ResolvedOptions = Required<KVStoreOptions>;
 
 export const MiB = 1024 * 1024;
 /** The record format stores the key length in 16 bits' worth of meaning (DESIGN.md limit). */
-export const KEY_BYTES_HARD_LIMIT = 65_535;
+const KEY_BYTES_HARD_LIMIT = 65_535;
 /** Offsets are kept as 32-bit values in the snapshot, so a segment cannot outgrow 4 GiB. */
-export const SEGMENT_BYTES_HARD_LIMIT = 2 ** 32 - 1;
+const SEGMENT_BYTES_HARD_LIMIT = 2 ** 32 - 1;
 
 export const consoleLogger: Logger = {
   debug: () => {},

@@ -10,7 +10,7 @@
 export const MAGIC_0 = 0xf0;
 export const MAGIC_1 = 0xf1;
 export const HEADER_BYTES = 11;
-export const CRC_BYTES = 4;
+const CRC_BYTES = 4;
 export const RECORD_OVERHEAD = HEADER_BYTES + CRC_BYTES;
 
 export const Op = { Set: 1, Delete: 2 } as const;

@@ -24,7 +24,7 @@ import { readU32, writeU32 } from "./record.ts";
 // before it.
 
 export const SNAPSHOT_FILE = "index.snapshot";
-export const SNAPSHOT_TEMP_FILE = "index.snapshot.tmp";
+const SNAPSHOT_TEMP_FILE = "index.snapshot.tmp";
 const MAGIC = new TextEncoder().encode("KVINDEX1");
 const TAIL_CHECK_BYTES = 4096;
 
