@@ -305,7 +305,8 @@ export class KVStore {
     batch.touch(segment);
     encodeRecord(segment.reserve(length), segment.appendPosition, op, key, keyBytes, value);
     this.bytesSinceSnapshot += length;
-    if (this.bytesSinceSnapshot >= this.options.snapshotEveryBytes) this.scheduleSnapshot();
+    const every = this.options.snapshotEveryBytes;
+    if (every > 0 && this.bytesSinceSnapshot >= every) this.scheduleSnapshot();
     return { segmentId: segment.id, offset: segment.commitAppend(length), length };
   }
 
@@ -399,7 +400,7 @@ export class KVStore {
   }
 
   private scheduleSnapshot(): void {
-    if (this.snapshotScheduled || this.options.snapshotEveryBytes === 0) return;
+    if (this.snapshotScheduled) return;
     this.snapshotScheduled = true;
     setImmediate(() => {
       this.snapshotScheduled = false;
