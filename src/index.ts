@@ -1,5 +1,6 @@
 // The kvstore library: `import { KVStore } from "kvstore"`.
 export * from "./engine/errors.ts";
+export type { FileSystem, OpenMode } from "./engine/file-system.ts";
 export type { ListOptions, Location } from "./engine/keydir.ts";
 export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from "./engine/options.ts";
 export { consoleLogger, FAULT_POINTS, silentLogger } from "./engine/options.ts";

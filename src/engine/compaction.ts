@@ -1,11 +1,11 @@
-import { closeSync, fdatasync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { syncDirectory } from "./directory.ts";
+import { type FileSystem, writeAll } from "./file-system.ts";
 import type { KeyDir, Location } from "./keydir.ts";
 import type { FaultInjector, Logger } from "./options.ts";
 import { parseRecord } from "./record.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
+import type { StorageFailure } from "./storage-failure.ts";
 
 // Compaction rewrites the live records of every sealed segment into new segments and deletes the
 // old ones. Why each step is safe to crash after:
@@ -14,12 +14,14 @@ import { nextTurn, SLICE_NANOS } from "./slices.ts";
 //    take the ids in between: older than every write made while compaction runs, newer than
 //    every input. Replay goes in id order, so the newest record of a key still wins.
 // 2. Outputs are written as `*.compacting` temp files and fsynced. A crash leaves temp files,
-//    which open deletes; the inputs are untouched.
+//    which open deletes; the inputs are untouched. A failed write or fdatasync fails the whole
+//    compaction: its temp files are deleted and the inputs stay in use. An fdatasync error is
+//    never retried (Linux reports a lost write-back once; the next call would return 0).
 // 3. Each output is renamed to its segment name. A crash leaves the inputs plus some outputs:
 //    the outputs repeat the newest records of the inputs, so replaying both gives the same index.
 // 4. The index is pointed at the outputs (in short slices; both copies are valid meanwhile).
-// 5. Inputs leave the index, and a second later (a server may still be sending a value out of
-//    one) or at close their files are deleted oldest first. A crash leaves all or the newer
+// 5. Inputs leave the index and their files are deleted oldest first (a reader streaming a
+//    value out of one holds its own open file, which keeps the bytes until it closes). A crash leaves all or the newer
 //    inputs: a tombstone in them is newer than any record it deletes that is still on disk, so
 //    nothing comes back to life. That is also why compaction can drop every tombstone: all
 //    older records go with the inputs.
@@ -29,6 +31,7 @@ const TEMP_SUFFIX = ".compacting";
 
 /** What the store hands to a compaction run, and the callbacks it needs from it. */
 export interface CompactionPlan {
+  fs: FileSystem;
   dir: string;
   keydir: KeyDir;
   /** Sealed segments, oldest first. */
@@ -39,6 +42,8 @@ export interface CompactionPlan {
   maxSegmentBytes: number;
   logger: Logger;
   faults: FaultInjector | null;
+  /** Latched when a failed step cannot be undone (copies that would outlive tombstones). */
+  failure: StorageFailure;
   /** True once the store is closing: stop before the commit point. */
   aborted(): boolean;
   /** Flushes the open write batch, if any (see `yieldToEventLoop`). */
@@ -46,7 +51,7 @@ export interface CompactionPlan {
   /** Runs `walk` when no other walk over the index (a snapshot being written) is under way. */
   exclusiveIndexWalk(walk: () => Promise<void>): Promise<void>;
   addSegment(segment: Segment): void;
-  /** Takes the inputs out of use; their files are deleted a little later (`deleteRetired`). */
+  /** Takes the inputs out of use; the store then deletes their files (`deleteRetired`). */
   retireSegments(segments: Segment[]): void;
 }
 
@@ -101,19 +106,24 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
   try {
     for (const output of finished) {
       const path = join(plan.dir, segmentFileName(output.id));
-      renameSync(output.tempPath, path);
+      plan.fs.rename(output.tempPath, path);
       renamed.push(path);
       plan.faults?.("compaction:output-renamed");
     }
-    syncDirectory(plan.dir);
-    for (const output of finished) opened.push(Segment.open(plan.dir, output.id, output.size));
+    plan.fs.syncDirectory(plan.dir);
+    for (const output of finished) opened.push(Segment.open(plan.fs, plan.dir, output.id, output.size));
   } catch (error) {
     // The index still points at the inputs: remove the copies, or they would outlive the
     // tombstones that later compactions drop and bring deleted keys back on the next open.
     for (const segment of opened) segment.close();
-    for (const path of renamed.reverse()) rmSync(path, { force: true });
-    await outputs.discard();
-    syncDirectory(plan.dir);
+    try {
+      for (const path of renamed.reverse()) plan.fs.remove(path);
+      await outputs.discard();
+      plan.fs.syncDirectory(plan.dir);
+    } catch (cleanupError) {
+      // Copies may stay on disk: no later compaction may drop tombstones, so stop everything.
+      plan.failure.latch("removing the outputs of a failed compaction", cleanupError);
+    }
     throw error;
   }
   for (const segment of opened) plan.addSegment(segment);
@@ -184,14 +194,19 @@ async function yieldToEventLoop(plan: CompactionPlan): Promise<void> {
  * each out of `segments` once it is gone, then makes the deletions durable. If it throws,
  * `segments` holds the ones still on disk.
  */
-export function deleteRetired(dir: string, segments: Segment[], faults: FaultInjector | null): void {
+export function deleteRetired(
+  fs: FileSystem,
+  dir: string,
+  segments: Segment[],
+  faults: FaultInjector | null,
+): void {
   segments.sort((a, b) => a.id - b.id);
   while (segments.length > 0) {
-    rmSync((segments[0] as Segment).path, { force: true });
+    fs.remove((segments[0] as Segment).path);
     segments.shift();
     faults?.("compaction:input-deleted");
   }
-  syncDirectory(dir);
+  fs.syncDirectory(dir);
 }
 
 /**
@@ -242,13 +257,15 @@ interface FinishedOutput {
 
 interface OpenOutput extends FinishedOutput {
   fd: number;
-  /** The fdatasync under way on this output, if any. */
+  /** The background fdatasync under way on this output, if any. It never rejects: a failure
+   * is kept in `OutputWriter.failure`. */
   syncing: Promise<void> | null;
 }
 
 /**
  * Writes output segments as temp files, fsynced off the event loop while the copy goes on; a
- * full output is sealed with a last fsync while the next one fills.
+ * full output is sealed with a last fdatasync while the next one fills. The first error of any
+ * write or fdatasync is kept and fails the compaction (`finish` throws it); nothing is retried.
  */
 class OutputWriter {
   private current: OpenOutput | null = null;
@@ -256,7 +273,8 @@ class OutputWriter {
   private readonly buffer = new Uint8Array(OUTPUT_BUFFER_BYTES);
   private buffered = 0;
   private readonly started: FinishedOutput[] = [];
-  private readonly syncs: Promise<void>[] = [];
+  private readonly seals: Promise<void>[] = [];
+  private failure: { error: unknown } | null = null;
 
   constructor(private readonly plan: CompactionPlan) {
     this.nextId = plan.firstOutputId;
@@ -264,6 +282,7 @@ class OutputWriter {
 
   /** Appends one record; returns where it will be once the output is renamed into place. */
   append(record: Uint8Array): { segmentId: number; offset: number } {
+    if (this.failure !== null) throw this.failure.error;
     let output = this.current;
     if (output !== null && output.size > 0 && output.size + record.length > this.plan.maxSegmentBytes) {
       this.seal(output);
@@ -273,7 +292,7 @@ class OutputWriter {
     const offset = output.size;
     if (this.buffered + record.length > this.buffer.length) this.writeBuffer(output);
     if (record.length > this.buffer.length) {
-      writeAll(output.fd, record, output.size);
+      writeAll(this.plan.fs, output.fd, record, output.size);
     } else {
       this.buffer.set(record, this.buffered);
       this.buffered += record.length;
@@ -282,10 +301,11 @@ class OutputWriter {
     return { segmentId: output.id, offset };
   }
 
-  /** Seals the last output and waits until every output is on disk. */
+  /** Seals the last output and waits until every output is on disk; throws the first failure. */
   async finish(): Promise<void> {
     if (this.current !== null) this.seal(this.current);
-    await Promise.all(this.syncs);
+    await Promise.all(this.seals);
+    if (this.failure !== null) throw this.failure.error;
   }
 
   /** Outputs in id order, all fsynced once `finish()` has resolved. */
@@ -293,11 +313,22 @@ class OutputWriter {
     return this.started;
   }
 
-  /** Deletes every temp file (after an error or an abort). */
+  /**
+   * Closes every output and deletes every temp file (after an error or an abort). Never
+   * throws: a temp file it cannot delete is reported, and the next open deletes it.
+   */
   async discard(): Promise<void> {
-    if (this.current !== null) this.seal(this.current);
-    await Promise.allSettled(this.syncs);
-    for (const output of this.started) rmSync(output.tempPath, { force: true });
+    const unsealed = this.current;
+    this.current = null;
+    if (unsealed !== null) this.closeQuietly(unsealed);
+    await Promise.allSettled(this.seals);
+    for (const output of this.started) {
+      try {
+        this.plan.fs.remove(output.tempPath);
+      } catch (error) {
+        this.plan.logger.error(`could not delete ${output.tempPath}: ${String(error)}`);
+      }
+    }
   }
 
   private start(): OpenOutput {
@@ -307,7 +338,8 @@ class OutputWriter {
     }
     const id = this.nextId++;
     const tempPath = join(this.plan.dir, segmentFileName(id) + TEMP_SUFFIX);
-    const output: OpenOutput = { id, tempPath, fd: openSync(tempPath, "wx"), size: 0, syncing: null };
+    const fd = this.plan.fs.open(tempPath, "create");
+    const output: OpenOutput = { id, tempPath, fd, size: 0, syncing: null };
     this.started.push(output);
     this.current = output;
     return output;
@@ -320,36 +352,56 @@ class OutputWriter {
    */
   private writeBuffer(output: OpenOutput): void {
     if (this.buffered === 0) return;
-    writeAll(output.fd, this.buffer.subarray(0, this.buffered), output.size - this.buffered);
+    writeAll(this.plan.fs, output.fd, this.buffer.subarray(0, this.buffered), output.size - this.buffered);
     this.buffered = 0;
     if (output.syncing === null) {
-      const syncing = datasync(output.fd).finally(() => {
+      const syncing = this.datasync(output).finally(() => {
         if (output.syncing === syncing) output.syncing = null;
       });
-      syncing.catch(() => {});
       output.syncing = syncing;
     }
   }
 
+  /** Writes what is buffered for `output`, then fdatasyncs and closes it in the background. */
   private seal(output: OpenOutput): void {
-    this.writeBuffer(output);
     this.current = null;
-    const synced = (output.syncing ?? Promise.resolve())
-      .catch(() => {})
-      .then(() => datasync(output.fd))
-      .finally(() => closeSync(output.fd))
-      .then(() => this.plan.faults?.("compaction:output-written"));
-    // Failures surface from finish() or discard(); do not also report them as unhandled.
-    synced.catch(() => {});
-    this.syncs.push(synced);
+    try {
+      this.writeBuffer(output);
+    } catch (error) {
+      this.closeQuietly(output);
+      throw error;
+    }
+    const sealed = (async () => {
+      try {
+        await output.syncing;
+        // One fdatasync after the last write: only its success says every byte is on disk.
+        if (this.failure === null) await this.datasync(output);
+      } finally {
+        this.closeQuietly(output);
+      }
+      if (this.failure === null) this.plan.faults?.("compaction:output-written");
+    })();
+    // A fault injected above is kept like an I/O error; finish() reports it.
+    this.seals.push(sealed.catch((error) => this.keepFailure(error)));
   }
-}
 
-function datasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
-}
+  private async datasync(output: OpenOutput): Promise<void> {
+    try {
+      await this.plan.fs.datasyncInBackground(output.fd);
+    } catch (error) {
+      this.keepFailure(error);
+    }
+  }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+  private keepFailure(error: unknown): void {
+    this.failure ??= { error };
+  }
+
+  private closeQuietly(output: OpenOutput): void {
+    try {
+      this.plan.fs.close(output.fd);
+    } catch (error) {
+      this.plan.logger.error(`could not close ${output.tempPath}: ${String(error)}`);
+    }
+  }
 }

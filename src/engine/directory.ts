@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, openSync, readdirSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { FileSystem } from "./file-system.ts";
 import type { Logger } from "./options.ts";
 import { parseSegmentFileName } from "./segment.ts";
 
@@ -7,9 +7,9 @@ import { parseSegmentFileName } from "./segment.ts";
 const LEFTOVER = /^index\.snapshot\.tmp$|\.compacting$/;
 
 /** Segment ids found in `dir`, ascending. */
-export function listSegmentIds(dir: string): number[] {
+export function listSegmentIds(fs: FileSystem, dir: string): number[] {
   const ids: number[] = [];
-  for (const name of readdirSync(dir)) {
+  for (const name of fs.list(dir)) {
     const id = parseSegmentFileName(name);
     if (id !== null) ids.push(id);
   }
@@ -17,41 +17,14 @@ export function listSegmentIds(dir: string): number[] {
 }
 
 /** Temp files of an interrupted compaction or snapshot write. */
-export function listLeftovers(dir: string): string[] {
-  return readdirSync(dir).filter((name) => LEFTOVER.test(name));
+export function listLeftovers(fs: FileSystem, dir: string): string[] {
+  return fs.list(dir).filter((name) => LEFTOVER.test(name));
 }
 
 /** Deletes temp files of an interrupted compaction or snapshot write. */
-export function removeLeftovers(dir: string, logger: Logger): void {
-  for (const name of listLeftovers(dir)) {
-    rmSync(join(dir, name), { force: true });
+export function removeLeftovers(fs: FileSystem, dir: string, logger: Logger): void {
+  for (const name of listLeftovers(fs, dir)) {
+    fs.remove(join(dir, name));
     logger.warn(`removed ${name}, left by an interrupted compaction or snapshot`);
   }
-}
-
-/** fsyncs the directory itself, so that created, renamed and deleted names are durable. */
-export function syncDirectory(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Reads `length` bytes at `offset` of the file at `path`. */
-export function readFileRange(path: string, offset: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  const fd = openSync(path, "r");
-  try {
-    let done = 0;
-    while (done < length) {
-      const got = readSync(fd, out, done, length - done, offset + done);
-      if (got === 0) throw new Error(`unexpected end of ${path} at offset ${offset + done}`);
-      done += got;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return out;
 }

@@ -72,3 +72,39 @@ export class InvalidOptionError extends KVStoreError {
   override readonly code = "INVALID_OPTION";
   override name = "InvalidOptionError";
 }
+
+/**
+ * The store stopped accepting writes because the disk failed under it: an fsync reported an
+ * error (after which the kernel may have dropped the data and will not say so again), a write
+ * failed for another reason than a full disk, or a failed write could not be cut off again.
+ * Reads go on serving what is known good; a restart runs recovery.
+ */
+export class StorageFailedError extends KVStoreError {
+  override readonly code = "STORAGE_FAILED";
+  override name = "StorageFailedError";
+  constructor(
+    readonly dir: string,
+    readonly operation: string,
+    override readonly cause: unknown,
+  ) {
+    super(
+      `the store at ${dir} stopped accepting writes: ${operation} failed (${describeCause(cause)}); ` +
+        "reads go on; check the disk, then restart to run recovery",
+    );
+  }
+}
+
+/**
+ * A write was refused because the disk (or the user's quota) is full, or a compaction because
+ * it would need more free space than there is. Nothing was stored; reads, deletes and
+ * compaction keep working (see "Durability and failures" in README.md).
+ */
+export class DiskFullError extends KVStoreError {
+  override readonly code = "DISK_FULL";
+  override name = "DiskFullError";
+}
+
+/** The errno name and message of a file-system error, for messages. */
+export function describeCause(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}

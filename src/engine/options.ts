@@ -1,4 +1,5 @@
 import { InvalidOptionError } from "./errors.ts";
+import { type FileSystem, realFileSystem } from "./file-system.ts";
 
 /**
  * When a write's promise resolves:
@@ -55,10 +56,15 @@ export interface KVStoreOptions {
   autoCompaction?: boolean;
   /** Save index.snapshot in the background after this many bytes of writes; 0: never. Default 64 MiB. */
   snapshotEveryBytes?: number;
+  /** Size of the ballast file given up when the disk fills, so that deletes and compaction
+   * still have room (see disk-space.ts); 0: none. Default 8 MiB. */
+  reserveBytes?: number;
   /** Where recovery and corruption reports go; default: warnings and errors on stderr. */
   logger?: Logger;
   /** Test seam: see `FaultInjector`. */
   faultInjector?: FaultInjector | null;
+  /** Test seam: every file operation goes through this; default the real file system. */
+  fileSystem?: FileSystem;
 }
 
 export type ResolvedOptions = Required<KVStoreOptions>;
@@ -88,8 +94,10 @@ const defaults: ResolvedOptions = {
   compactionDeadRatio: 0.5,
   autoCompaction: true,
   snapshotEveryBytes: 64 * MiB,
+  reserveBytes: 8 * MiB,
   logger: consoleLogger,
   faultInjector: null,
+  fileSystem: realFileSystem,
 };
 
 function requireInteger(name: string, value: number, min: number, max: number): void {
@@ -124,5 +132,6 @@ export function resolveOptions(options: KVStoreOptions = {}): ResolvedOptions {
     );
   }
   requireInteger("snapshotEveryBytes", resolved.snapshotEveryBytes, 0, Number.MAX_SAFE_INTEGER);
+  requireInteger("reserveBytes", resolved.reserveBytes, 0, Number.MAX_SAFE_INTEGER);
   return resolved;
 }

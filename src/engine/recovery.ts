@@ -1,9 +1,10 @@
-import { statSync } from "node:fs";
 import { join } from "node:path";
-import { listSegmentIds, readFileRange, removeLeftovers } from "./directory.ts";
+import { listSegmentIds, removeLeftovers } from "./directory.ts";
+import { type FileSystem, readFileRange } from "./file-system.ts";
 import { KeyDir } from "./keydir.ts";
 import type { Logger } from "./options.ts";
 import { Op } from "./record.ts";
+import { cutRejectedTails } from "./rejected-tail.ts";
 import { type ScanResult, scanRecords } from "./scan.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import {
@@ -34,10 +35,11 @@ export interface RecoveredState {
  * every segment without one), so that the newest record of each key wins. Torn tails are cut
  * off; corrupt records in the middle are skipped and counted.
  */
-export function recover(dir: string, logger: Logger): RecoveredState {
-  removeLeftovers(dir, logger);
-  const ids = listSegmentIds(dir);
-  const snapshot = usableSnapshot(dir, ids, logger);
+export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredState {
+  removeLeftovers(fs, dir, logger);
+  cutRejectedTails(fs, dir, logger);
+  const ids = listSegmentIds(fs, dir);
+  const snapshot = usableSnapshot(fs, dir, ids, logger);
   const state: RecoveredState = {
     keydir: typeof snapshot === "string" ? new KeyDir() : KeyDir.fromSnapshot(snapshot),
     segments: [],
@@ -49,8 +51,9 @@ export function recover(dir: string, logger: Logger): RecoveredState {
   const covered = new Map<number, number>();
   if (typeof snapshot !== "string") for (const s of snapshot.segments) covered.set(s.id, s.coveredLength);
   try {
-    for (const id of ids) state.segments.push(replaySegment(dir, id, covered.get(id) ?? 0, logger, state));
-    if (state.segments.length === 0) state.segments.push(Segment.create(dir, 1));
+    for (const id of ids)
+      state.segments.push(replaySegment(fs, dir, id, covered.get(id) ?? 0, logger, state));
+    if (state.segments.length === 0) state.segments.push(Segment.create(fs, dir, 1));
   } catch (error) {
     for (const segment of state.segments) segment.close();
     throw error;
@@ -59,27 +62,37 @@ export function recover(dir: string, logger: Logger): RecoveredState {
 }
 
 /** The snapshot if it can be trusted with these segment files; otherwise "absent" or why not. */
-function usableSnapshot(dir: string, ids: number[], logger: Logger): DecodedSnapshot | string {
-  const bytes = readSnapshotFile(dir);
+function usableSnapshot(
+  fs: FileSystem,
+  dir: string,
+  ids: number[],
+  logger: Logger,
+): DecodedSnapshot | string {
+  const bytes = readSnapshotFile(fs, dir);
   if (bytes === null) return "absent";
   const snapshot = decodeSnapshot(bytes);
-  const problem = typeof snapshot === "string" ? snapshot : mismatch(dir, ids, snapshot);
+  const problem = typeof snapshot === "string" ? snapshot : mismatch(fs, dir, ids, snapshot);
   if (problem === null) return snapshot;
   logger.warn(`ignoring ${SNAPSHOT_FILE} (${problem}); replaying every segment`);
   return problem;
 }
 
 /** Why the snapshot does not describe these segment files, or null if it does. */
-export function mismatch(dir: string, ids: number[], snapshot: DecodedSnapshot): string | null {
+export function mismatch(
+  fs: FileSystem,
+  dir: string,
+  ids: number[],
+  snapshot: DecodedSnapshot,
+): string | null {
   const onDisk = new Set(ids);
   let newestCovered = 0;
   for (const segment of snapshot.segments) {
     const name = segmentFileName(segment.id);
     if (!onDisk.has(segment.id)) return `${name} is gone`;
     const path = join(dir, name);
-    if (statSync(path).size < segment.coveredLength) return `${name} is shorter than the snapshot says`;
+    if (fs.size(path) < segment.coveredLength) return `${name} is shorter than the snapshot says`;
     if (
-      tailCrc((offset, length) => readFileRange(path, offset, length), segment.coveredLength) !==
+      tailCrc((offset, length) => readFileRange(fs, path, offset, length), segment.coveredLength) !==
       segment.tailCrc
     ) {
       return `${name} does not hold the bytes the snapshot saw`;
@@ -94,6 +107,7 @@ export function mismatch(dir: string, ids: number[], snapshot: DecodedSnapshot):
 }
 
 function replaySegment(
+  fs: FileSystem,
   dir: string,
   id: number,
   from: number,
@@ -102,14 +116,14 @@ function replaySegment(
 ): Segment {
   const name = segmentFileName(id);
   const path = join(dir, name);
-  const size = statSync(path).size;
-  const bytes = readFileRange(path, from, size - from);
+  const size = fs.size(path);
+  const bytes = readFileRange(fs, path, from, size - from);
   state.replayedBytes += bytes.length;
   const { validEnd, tail } = replayRecords(state.keydir, id, bytes, from, (offset, length, reason) => {
     state.corruptRecords++;
     logger.warn(`skipped ${length} corrupt bytes (${reason}) in ${name} at offset ${offset}`);
   });
-  const segment = Segment.open(dir, id, size);
+  const segment = Segment.open(fs, dir, id, size);
   if (tail !== null) {
     const cut = size - validEnd;
     state.truncatedBytes += cut;

@@ -1,5 +1,5 @@
-import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import type { FileSystem } from "./file-system.ts";
 
 const SEGMENT_NAME = /^segment-(\d{10})\.dat$/;
 const INITIAL_BUFFER_BYTES = 64 * 1024;
@@ -31,26 +31,30 @@ export class Segment {
   private mapping: Uint8Array | null = null;
   private unsynced = false;
   private closed = false;
+  /** Bytes known to be on disk: the length at the last successful fdatasync (or at open). */
+  private synced: number;
 
   private constructor(
+    private readonly fs: FileSystem,
     readonly id: number,
     readonly path: string,
     private readonly fd: number,
     size: number,
   ) {
     this.written = size;
+    this.synced = size;
   }
 
   /** Creates a new, empty segment file; fails if one with this id exists. */
-  static create(dir: string, id: number): Segment {
+  static create(fs: FileSystem, dir: string, id: number): Segment {
     const path = join(dir, segmentFileName(id));
-    return new Segment(id, path, openSync(path, "wx+"), 0);
+    return new Segment(fs, id, path, fs.open(path, "create"), 0);
   }
 
   /** Opens an existing segment whose valid bytes end at `size`. */
-  static open(dir: string, id: number, size: number): Segment {
+  static open(fs: FileSystem, dir: string, id: number, size: number): Segment {
     const path = join(dir, segmentFileName(id));
-    return new Segment(id, path, openSync(path, "r+"), size);
+    return new Segment(fs, id, path, fs.open(path, "update"), size);
   }
 
   /** Length of the segment including bytes still buffered. */
@@ -64,6 +68,11 @@ export class Segment {
 
   get needsSync(): boolean {
     return this.unsynced;
+  }
+
+  /** Length covered by the last successful fdatasync: what a power cut would leave. */
+  get syncedSize(): number {
+    return this.synced;
   }
 
   /**
@@ -97,7 +106,7 @@ export class Segment {
   writeBuffered(): void {
     let done = 0;
     while (done < this.buffered) {
-      done += writeSync(this.fd, this.buffer, done, this.buffered - done, this.written + done);
+      done += this.fs.write(this.fd, this.buffer, done, this.buffered - done, this.written + done);
     }
     this.written += this.buffered;
     this.buffered = 0;
@@ -106,8 +115,15 @@ export class Segment {
     if (this.buffer.length > 16 * INITIAL_BUFFER_BYTES) this.buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
   }
 
+  /**
+   * fdatasync(2). If it fails, the caller must treat the file's unsynced bytes as lost for good:
+   * Linux reports a write-back error once, and a second fdatasync would return 0 without the
+   * data being on disk.
+   */
   sync(): void {
-    fdatasyncSync(this.fd);
+    const length = this.written;
+    this.fs.datasync(this.fd);
+    this.synced = length;
     this.unsynced = false;
   }
 
@@ -119,14 +135,15 @@ export class Segment {
     if (offset >= this.written) {
       this.buffered = offset - this.written;
       // A write(2) that failed part-way may have left bytes past `written`: cut them off too.
-      ftruncateSync(this.fd, this.written);
+      this.fs.truncate(this.fd, this.written);
       return;
     }
     this.buffered = 0;
     // A map that reaches past the new end would fault on access: drop it.
     this.mapping = null;
-    ftruncateSync(this.fd, offset);
+    this.fs.truncate(this.fd, offset);
     this.written = offset;
+    this.synced = Math.min(this.synced, offset);
     this.unsynced = true;
   }
 
@@ -161,7 +178,7 @@ export class Segment {
 
   private remap(): void {
     try {
-      this.mapping = Bun.mmap(this.path, { shared: true });
+      this.mapping = this.fs.map(this.path);
     } catch {
       // Gone from the directory (compacted away) or not mappable: pread still works on the fd.
       this.mapping = null;
@@ -175,7 +192,7 @@ export class Segment {
     // Bytes already in the file.
     while (done < length && offset + done < this.written) {
       const want = Math.min(length - done, this.written - offset - done);
-      const got = readSync(this.fd, out, done, want, offset + done);
+      const got = this.fs.read(this.fd, out, done, want, offset + done);
       if (got === 0) throw new Error(`unexpected end of ${this.path} at offset ${offset + done}`);
       done += got;
     }
@@ -191,6 +208,6 @@ export class Segment {
     if (this.closed) return;
     this.closed = true;
     this.mapping = null;
-    closeSync(this.fd);
+    this.fs.close(this.fd);
   }
 }

@@ -1,7 +1,5 @@
-import { readFileSync, renameSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { syncDirectory } from "./directory.ts";
+import { type FileSystem, writeAll } from "./file-system.ts";
 import type { Location } from "./keydir.ts";
 import type { FaultInjector } from "./options.ts";
 import { readU32, writeU32 } from "./record.ts";
@@ -203,13 +201,8 @@ function readEntries(
   return { keys, locations, end: at };
 }
 
-export function readSnapshotFile(dir: string): Buffer | null {
-  try {
-    return readFileSync(join(dir, SNAPSHOT_FILE));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
+export function readSnapshotFile(fs: FileSystem, dir: string): Buffer | null {
+  return fs.readWhole(join(dir, SNAPSHOT_FILE));
 }
 
 /**
@@ -217,19 +210,27 @@ export function readSnapshotFile(dir: string): Buffer | null {
  * the old snapshot, and the directory is fsynced, so a crash leaves the old or the new one whole.
  */
 export async function writeSnapshotFile(
+  fs: FileSystem,
   dir: string,
   bytes: Uint8Array,
   faults: FaultInjector | null,
 ): Promise<void> {
   const temp = join(dir, SNAPSHOT_TEMP_FILE);
-  const handle = await open(temp, "w");
   try {
-    await handle.writeFile(bytes);
-    await handle.datasync();
-  } finally {
-    await handle.close();
+    const fd = fs.open(temp, "replace");
+    try {
+      writeAll(fs, fd, bytes, 0);
+      await fs.datasyncInBackground(fd);
+    } finally {
+      fs.close(fd);
+    }
+    faults?.("snapshot:written");
+    fs.rename(temp, join(dir, SNAPSHOT_FILE));
+  } catch (error) {
+    // A failed snapshot costs nothing but the next open's replay time: the old one (if any)
+    // stays in place, and the temp file goes, not to take disk space from the data.
+    fs.remove(temp);
+    throw error;
   }
-  faults?.("snapshot:written");
-  renameSync(temp, join(dir, SNAPSHOT_FILE));
-  syncDirectory(dir);
+  fs.syncDirectory(dir);
 }

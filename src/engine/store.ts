@@ -1,21 +1,23 @@
-import { mkdirSync } from "node:fs";
 import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
-import { syncDirectory } from "./directory.ts";
+import { DiskSpace } from "./disk-space.ts";
 import {
   CorruptionError,
+  DiskFullError,
   InvalidKeyError,
   KeyTooLargeError,
   StoreClosedError,
   ValueTooLargeError,
 } from "./errors.ts";
+import { isDiskFull } from "./file-system.ts";
 import type { KeyDir, ListOptions, Location } from "./keydir.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
-import { type KVStoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { copyValue, encodeRecord, HEADER_BYTES, Op, RECORD_OVERHEAD, recordLength } from "./record.ts";
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import { Segment } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
 import { SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
+import { StorageFailure } from "./storage-failure.ts";
 import { GroupCommitter, type WriteBatch } from "./writer.ts";
 
 export interface KVStoreStats {
@@ -49,6 +51,12 @@ export interface KVStoreStats {
   bytesReclaimed: number;
   lastCompactionMs: number;
   lastCompactionLiveRecords: number;
+  /** Compactions that failed (their inputs stay in use). */
+  compactionFailures: number;
+  /** Why the store stopped accepting writes (see StorageFailedError), or null while healthy. */
+  storageFailure: string | null;
+  /** A write found the disk full and free space is not back yet: new values are refused. */
+  diskFull: boolean;
 }
 
 /** Where a value's bytes sit in a segment file, for streaming them without a copy. */
@@ -59,6 +67,8 @@ export interface ValueLocation {
 }
 
 const textEncoder = new TextEncoder();
+/** Free space a compaction leaves untouched beyond what its outputs need. */
+const COMPACTION_HEADROOM_BYTES = MiB;
 /** How long the files of compacted segments stay after they leave the index. */
 const RETIRED_SEGMENT_GRACE_MS = 1000;
 
@@ -71,6 +81,8 @@ export class KVStore {
   private active: Segment;
   private readonly keydir: KeyDir;
   private readonly committer: GroupCommitter;
+  private readonly failure: StorageFailure;
+  private readonly space: DiskSpace;
   private closing: Promise<void> | null = null;
   private compaction: Promise<void> | null = null;
   private snapshotQueue: Promise<void> = Promise.resolve();
@@ -87,6 +99,7 @@ export class KVStore {
     bytesReclaimed: 0,
     lastCompactionMs: 0,
     lastCompactionLiveRecords: 0,
+    compactionFailures: 0,
   };
 
   private constructor(
@@ -100,9 +113,14 @@ export class KVStore {
     this.keydir = keydir;
     for (const segment of segments) this.segments.set(segment.id, segment);
     this.active = segments[segments.length - 1] as Segment;
+    this.failure = new StorageFailure(dir, options.logger);
+    this.space = new DiskSpace(options.fileSystem, dir, options.reserveBytes, options.logger);
     this.committer = new GroupCommitter(options.sync, options.syncIntervalMs, options.logger, {
-      syncDirectory: () => syncDirectory(dir),
+      fs: options.fileSystem,
+      dir,
+      failure: this.failure,
       rollback: (batch) => this.rollback(batch),
+      diskFull: (error) => this.space.noteFull(error),
       faultInjector: options.faultInjector,
     });
   }
@@ -113,12 +131,14 @@ export class KVStore {
    */
   static async open(dir: string, options: KVStoreOptions = {}): Promise<KVStore> {
     const resolved = resolveOptions(options);
-    mkdirSync(dir, { recursive: true });
+    const fs = resolved.fileSystem;
+    fs.makeDirectory(dir);
     const lock = acquireLock(dir);
     try {
-      const { keydir, segments, ...report } = recover(dir, resolved.logger);
-      syncDirectory(dir);
+      const { keydir, segments, ...report } = recover(fs, dir, resolved.logger);
+      fs.syncDirectory(dir);
       const store = new KVStore(dir, resolved, lock, report, keydir, segments);
+      store.space.ensureReserve();
       store.maybeStartCompaction();
       return store;
     } catch (error) {
@@ -127,10 +147,15 @@ export class KVStore {
     }
   }
 
-  /** Stores `value` under `key`. Readable at once; resolves when durable. */
+  /**
+   * Stores `value` under `key`. Readable at once; resolves when durable. Rejects with
+   * DiskFullError when the disk is full, and with StorageFailedError once a disk failure
+   * has stopped the store's writes.
+   */
   set(key: string, value: Uint8Array | string): Promise<void> {
     try {
-      this.assertOpen();
+      this.assertWritable();
+      this.space.assertRoomForValues();
       const keyBytes = this.checkKey(key);
       const bytes = typeof value === "string" ? textEncoder.encode(value) : value;
       if (!(bytes instanceof Uint8Array)) throw new TypeError("value must be a Uint8Array or a string");
@@ -149,7 +174,7 @@ export class KVStore {
 
   /** Removes `key`; resolves to whether it existed, once the removal is durable. */
   async delete(key: string): Promise<boolean> {
-    this.assertOpen();
+    this.assertWritable();
     const keyBytes = this.checkKey(key);
     if (!this.keydir.has(key)) return false;
     const batch = this.committer.batch();
@@ -214,7 +239,7 @@ export class KVStore {
    */
   compact(): Promise<void> {
     try {
-      this.assertOpen();
+      this.assertWritable();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -224,7 +249,7 @@ export class KVStore {
   /** Saves index.snapshot now (writes queued before this call are included). */
   saveSnapshot(): Promise<void> {
     try {
-      this.assertOpen();
+      this.assertWritable();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -256,6 +281,8 @@ export class KVStore {
       fsyncs: this.committer.fsyncs,
       compacting: this.compaction !== null,
       ...this.counters,
+      storageFailure: this.failure.error?.message ?? null,
+      diskFull: this.space.isFull,
     };
   }
 
@@ -278,10 +305,13 @@ export class KVStore {
     this.committer.stop();
     this.deleteRetiredNow();
     try {
-      await this.queueSnapshot().catch((error) => {
-        this.options.logger.error(`could not save the index snapshot on close: ${String(error)}`);
-      });
-      this.committer.syncAll();
+      // After a disk failure nothing more is written: the next open recovers from the files.
+      if (this.failure.error === null) {
+        await this.queueSnapshot().catch((error) => {
+          this.options.logger.error(`could not save the index snapshot on close: ${String(error)}`);
+        });
+        this.committer.syncAll();
+      }
     } finally {
       for (const segment of this.segments.values()) segment.close();
       this.lock.release();
@@ -312,10 +342,17 @@ export class KVStore {
 
   /** Seals the active segment and starts segment `id`. */
   private rotate(id: number): void {
-    const next = Segment.create(this.dir, id);
+    const next = Segment.create(this.options.fileSystem, this.dir, id);
     this.segments.set(next.id, next);
     this.active = next;
     this.committer.noteNewFile();
+  }
+
+  private dropEmptySegment(segment: Segment): void {
+    this.segments.delete(segment.id);
+    this.committer.forget(segment);
+    segment.close();
+    this.options.fileSystem.remove(segment.path);
   }
 
   /**
@@ -345,9 +382,14 @@ export class KVStore {
   }
 
   private startCompaction(): Promise<void> {
-    const run = this.runCompaction().finally(() => {
-      this.compaction = null;
-    });
+    const run = this.runCompaction()
+      .catch((error) => {
+        this.counters.compactionFailures++;
+        throw error;
+      })
+      .finally(() => {
+        this.compaction = null;
+      });
     this.compaction = run;
     return run;
   }
@@ -362,31 +404,35 @@ export class KVStore {
     }
     // Every slice of compaction starts with no write batch open (see compaction.ts).
     this.committer.flushNow();
+    this.failure.assertWritable();
     const started = performance.now();
-    const inputs = [...this.segments.values()].sort((a, b) => a.id - b.id);
-    let live = 0;
-    for (const input of inputs) live += this.keydir.liveBytesOf(input.id);
+    // An empty active segment (such as the one a failed compaction leaves) is replaced rather
+    // than sealed: failed attempts must not pile up segment files.
+    const emptyActive = this.active.size === 0 ? this.active : null;
+    const { inputs, live } = this.compactionInputs(emptyActive);
     // Outputs take the ids between the sealed active segment and the next one. Packing records
     // in order into segments of at most maxSegmentBytes needs at most 2 * ceil(live / max) + 1.
     const sealedActive = this.active.id;
     const gap = 2 * Math.ceil(live / this.options.maxSegmentBytes) + 2;
     this.rotate(sealedActive + gap);
-    const result: CompactionResult = await compact({
-      dir: this.dir,
-      keydir: this.keydir,
-      inputs,
-      firstOutputId: sealedActive + 1,
-      lastOutputId: sealedActive + gap - 1,
-      maxSegmentBytes: this.options.maxSegmentBytes,
-      logger: this.options.logger,
-      faults: this.options.faultInjector,
-      aborted: () => this.closing !== null,
-      flushWrites: () => this.committer.flushNow(),
-      exclusiveIndexWalk: (walk) => this.exclusiveIndexWalk(walk),
-      addSegment: (segment) => this.segments.set(segment.id, segment),
-      retireSegments: (segments) => this.retire(segments),
-    });
-    if (result.aborted) return;
+    if (emptyActive !== null) this.dropEmptySegment(emptyActive);
+    let result: CompactionResult;
+    try {
+      result = await this.compactInto(inputs, sealedActive + 1, sealedActive + gap - 1);
+    } catch (error) {
+      if (this.failure.error !== null) throw this.failure.error;
+      if (isDiskFull(error)) {
+        throw new DiskFullError(
+          `compaction ran out of disk space in ${this.dir} (${String(error)}); its inputs stay in use`,
+        );
+      }
+      throw error;
+    }
+    if (result.aborted) {
+      // Stopped by a disk failure of the write path (rather than by close): say so.
+      if (this.failure.error !== null && this.closing === null) throw this.failure.error;
+      return;
+    }
     this.counters.compactions++;
     this.counters.bytesReclaimed += result.bytesBefore - result.bytesAfter;
     this.counters.lastCompactionMs = performance.now() - started;
@@ -397,6 +443,64 @@ export class KVStore {
     );
     // The old snapshot names the deleted segments; replace it (close saves its own).
     if (this.closing === null) await this.queueSnapshot();
+  }
+
+  /**
+   * The segments to compact: all of them (the active one is sealed for it) when their live
+   * bytes fit in the free disk space; on a fuller disk, the oldest ones whose live bytes fit.
+   * Only a run of the oldest segments may be compacted alone: compaction drops tombstones,
+   * which is safe only when every older record of their keys goes with them.
+   */
+  private compactionInputs(skip: Segment | null): { inputs: Segment[]; live: number } {
+    const segments = [...this.segments.values()].filter((s) => s !== skip).sort((a, b) => a.id - b.id);
+    const free = this.space.freeBytes();
+    const budget = free - COMPACTION_HEADROOM_BYTES;
+    const inputs: Segment[] = [];
+    let live = 0;
+    for (const segment of segments) {
+      const segmentLive = this.keydir.liveBytesOf(segment.id);
+      if (live + segmentLive > budget) break;
+      inputs.push(segment);
+      live += segmentLive;
+    }
+    if (inputs.length === 0 && segments.length > 0) {
+      const oldest = segments[0] as Segment;
+      throw new DiskFullError(
+        `compaction needs about ${this.keydir.liveBytesOf(oldest.id) + COMPACTION_HEADROOM_BYTES} bytes free ` +
+          `in ${this.dir} to rewrite its oldest segment, and ${Math.max(0, free)} are free: ` +
+          "delete keys or free space first",
+      );
+    }
+    if (inputs.length < segments.length) {
+      this.options.logger.warn(
+        `compacting the oldest ${inputs.length} of ${segments.length} segments: only ${free} bytes are free`,
+      );
+    }
+    return { inputs, live };
+  }
+
+  private compactInto(
+    inputs: Segment[],
+    firstOutputId: number,
+    lastOutputId: number,
+  ): Promise<CompactionResult> {
+    return compact({
+      fs: this.options.fileSystem,
+      dir: this.dir,
+      keydir: this.keydir,
+      inputs,
+      firstOutputId,
+      lastOutputId,
+      maxSegmentBytes: this.options.maxSegmentBytes,
+      logger: this.options.logger,
+      faults: this.options.faultInjector,
+      failure: this.failure,
+      aborted: () => this.closing !== null || this.failure.error !== null,
+      flushWrites: () => this.committer.flushNow(),
+      exclusiveIndexWalk: (walk) => this.exclusiveIndexWalk(walk),
+      addSegment: (segment) => this.segments.set(segment.id, segment),
+      retireSegments: (segments) => this.retire(segments),
+    });
   }
 
   private scheduleSnapshot(): void {
@@ -458,7 +562,7 @@ export class KVStore {
       for (const [key, location] of changed) if (location !== undefined) encoder.add(key, location);
       return encoder.finish();
     });
-    await writeSnapshotFile(this.dir, bytes, this.options.faultInjector);
+    await writeSnapshotFile(this.options.fileSystem, this.dir, bytes, this.options.faultInjector);
     this.counters.snapshotsSaved++;
   }
 
@@ -492,7 +596,7 @@ export class KVStore {
     this.retiredTimer = null;
     if (this.retired.length === 0) return;
     try {
-      deleteRetired(this.dir, this.retired, this.options.faultInjector);
+      deleteRetired(this.options.fileSystem, this.dir, this.retired, this.options.faultInjector);
     } catch (error) {
       // The ones left stay in `retired`: the next compaction tries again first, and will not
       // start while any is left (it would drop tombstones newer than their records). Left on
@@ -528,6 +632,12 @@ export class KVStore {
     const keyBytes = Buffer.byteLength(key, "utf8");
     if (keyBytes > this.options.maxKeyBytes) throw new KeyTooLargeError(keyBytes, this.options.maxKeyBytes);
     return keyBytes;
+  }
+
+  /** Writes (and compactions and snapshots) need an open store whose disk has not failed. */
+  private assertWritable(): void {
+    this.assertOpen();
+    this.failure.assertWritable();
   }
 
   private assertOpen(): void {

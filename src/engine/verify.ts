@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { listLeftovers, listSegmentIds, readFileRange } from "./directory.ts";
+import { listLeftovers, listSegmentIds } from "./directory.ts";
+import { readFileRange, realFileSystem } from "./file-system.ts";
 import { KeyDir } from "./keydir.ts";
 import { mismatch, replayRecords } from "./recovery.ts";
 import { segmentFileName } from "./segment.ts";
@@ -58,7 +59,7 @@ export interface VerifyReport {
  */
 export function verify(dir: string): VerifyReport {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
-  const ids = listSegmentIds(dir);
+  const ids = listSegmentIds(realFileSystem, dir);
   const full = new KeyDir();
   const segments: SegmentReport[] = [];
   const damaged: DamagedRegion[] = [];
@@ -89,16 +90,16 @@ export function verify(dir: string): VerifyReport {
     totalBytes,
     damaged,
     snapshot,
-    leftovers: listLeftovers(dir),
+    leftovers: listLeftovers(realFileSystem, dir),
   };
 }
 
 function checkSnapshot(dir: string, ids: number[], full: KeyDir): VerifyReport["snapshot"] {
-  const bytes = readSnapshotFile(dir);
+  const bytes = readSnapshotFile(realFileSystem, dir);
   if (bytes === null) return { status: "absent", detail: null };
   const snapshot = decodeSnapshot(bytes);
   if (typeof snapshot === "string") return { status: "corrupt", detail: snapshot };
-  const problem = mismatch(dir, ids, snapshot);
+  const problem = mismatch(realFileSystem, dir, ids, snapshot);
   if (problem !== null) return { status: "stale", detail: problem };
   // Rebuild the index as open would (snapshot, then what follows it) and compare.
   const fromSnapshot = KeyDir.fromSnapshot(snapshot);
@@ -107,7 +108,13 @@ function checkSnapshot(dir: string, ids: number[], full: KeyDir): VerifyReport["
     const from = covered.get(id) ?? 0;
     // Only the bytes after what the snapshot covers: the rest was read once already.
     const path = join(dir, segmentFileName(id));
-    replayRecords(fromSnapshot, id, readFileRange(path, from, statSync(path).size - from), from, () => {});
+    replayRecords(
+      fromSnapshot,
+      id,
+      readFileRange(realFileSystem, path, from, statSync(path).size - from),
+      from,
+      () => {},
+    );
   }
   if (fromSnapshot.size !== full.size) {
     return {

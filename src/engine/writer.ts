@@ -1,6 +1,10 @@
+import { DiskFullError, describeCause } from "./errors.ts";
+import { type FileSystem, isDiskFull } from "./file-system.ts";
 import type { Location } from "./keydir.ts";
 import type { FaultInjector, Logger, SyncMode } from "./options.ts";
+import { markRejectedTail } from "./rejected-tail.ts";
 import type { Segment } from "./segment.ts";
+import type { StorageFailure } from "./storage-failure.ts";
 
 /**
  * The writes queued since the last flush. They share one promise: every caller's `set()`
@@ -37,10 +41,15 @@ export class WriteBatch {
 }
 
 export interface GroupCommitHooks {
-  /** fsyncs the data directory, so that newly created segment files survive power loss. */
-  syncDirectory(): void;
+  fs: FileSystem;
+  /** The data directory: fsynced when segment files are created in it. */
+  dir: string;
+  /** Latched by a failed fsync, and by a failed write that was not a full disk. */
+  failure: StorageFailure;
   /** Puts the index back as it was before `batch`, after its write failed. */
   rollback(batch: WriteBatch): void;
+  /** A write was refused because the disk is full. */
+  diskFull(error: unknown): void;
   /** Test seam: called before each write(2) and fsync; may throw. */
   faultInjector: FaultInjector | null;
 }
@@ -52,6 +61,12 @@ export interface GroupCommitHooks {
  * for the next turn, not a microtask, matters: Bun runs the microtasks after each HTTP request,
  * so a microtask flush would give every request its own fsync, while a turn collects every
  * write made by all the requests and callbacks of this one.
+ *
+ * A failed batch is undone: its index entries are put back and its bytes cut off the files
+ * (durably: the cut is fdatasynced), and every caller's promise rejects. A full disk rejects
+ * just that batch (`DiskFullError`). Any other failure latches the store's failed state
+ * (`StorageFailedError`): after a failed fsync nothing written since the last good one can be
+ * trusted to be on disk, so no later write may be acknowledged on top of it.
  */
 export class GroupCommitter {
   private open: WriteBatch | null = null;
@@ -98,17 +113,28 @@ export class GroupCommitter {
     this.directoryDirty = true;
   }
 
-  /** fsyncs every segment written since the last fsync, and the directory if it changed. */
+  /**
+   * fsyncs every segment written since the last fsync, and the directory if it changed. A
+   * failure latches the store's failed state and throws its `StorageFailedError`.
+   */
   syncAll(): void {
+    this.hooks.failure.assertWritable();
     for (const segment of this.unsyncedSegments) {
-      this.hooks.faultInjector?.("fsync");
-      segment.sync();
+      try {
+        this.hooks.faultInjector?.("fsync");
+        segment.sync();
+      } catch (error) {
+        throw this.hooks.failure.latch(`fdatasync of ${segment.path}`, error);
+      }
+      this.unsyncedSegments.delete(segment);
       this.fsyncs++;
     }
-    this.unsyncedSegments.clear();
     if (this.directoryDirty) {
-      this.hooks.syncDirectory();
-      // Only now: after a failed directory fsync, the next sync must try again.
+      try {
+        this.hooks.fs.syncDirectory(this.hooks.dir);
+      } catch (error) {
+        throw this.hooks.failure.latch(`fsync of the directory ${this.hooks.dir}`, error);
+      }
       this.directoryDirty = false;
     }
   }
@@ -126,40 +152,77 @@ export class GroupCommitter {
   private flush(batch: WriteBatch): void {
     this.open = null;
     this.batches++;
+    // Latched since the batch opened (a background fsync failed): nothing of it reaches a file.
+    if (this.hooks.failure.error !== null) {
+      this.fail(batch, this.hooks.failure.error, false);
+      return;
+    }
+    let writing: Segment | null = null;
     try {
       for (const segment of batch.segments) {
+        writing = segment;
         this.hooks.faultInjector?.("write");
         segment.writeBuffered();
         this.unsyncedSegments.add(segment);
       }
-      if (this.sync === "always") this.syncAll();
     } catch (error) {
-      this.fail(batch, error);
+      const failure = isDiskFull(error)
+        ? error
+        : this.hooks.failure.latch(`write to ${writing?.path}`, error);
+      this.fail(batch, failure, true);
       return;
+    }
+    if (this.sync === "always") {
+      try {
+        this.syncAll();
+      } catch (error) {
+        this.fail(batch, error, true);
+        return;
+      }
     }
     batch.resolve();
   }
 
-  private fail(batch: WriteBatch, error: unknown): void {
-    this.logger.error(`write failed, ${batch.undo.length / 2} writes undone: ${String(error)}`);
+  /**
+   * Undoes a failed batch: the index first (so that no read sees it from here on), then its
+   * bytes, cut off each file and made durable, so that a restart cannot replay a write its
+   * caller was told had failed. A cut that fails latches the failed state and leaves a note
+   * that makes recovery cut there (rejected-tail.ts).
+   */
+  private fail(batch: WriteBatch, error: unknown, reachedFiles: boolean): void {
     this.hooks.rollback(batch);
     batch.segments.forEach((segment, i) => {
+      const sizeBefore = batch.sizesBefore[i] as number;
       try {
-        segment.truncate(batch.sizesBefore[i] as number);
-      } catch (truncateError) {
-        this.logger.error(
-          `could not cut ${segment.path} back after a failed write: ${String(truncateError)}`,
-        );
+        segment.truncate(sizeBefore);
+        // Written bytes may reach the disk at any time: the cut must reach it too.
+        if (reachedFiles) segment.sync();
+      } catch (cutError) {
+        this.hooks.failure.latch(`cutting a failed write off ${segment.path}`, cutError);
+        markRejectedTail(this.hooks.fs, this.hooks.dir, segment.id, sizeBefore, this.logger);
       }
     });
-    batch.reject(error);
+    const latched = this.hooks.failure.error;
+    // A latched failure was logged when it latched.
+    if (latched === null) {
+      this.logger.error(`write failed, ${batch.undo.length / 2} writes undone: ${describeCause(error)}`);
+    }
+    batch.reject(latched ?? (isDiskFull(error) ? this.diskFull(error) : error));
+  }
+
+  private diskFull(error: unknown): DiskFullError {
+    this.hooks.diskFull(error);
+    return new DiskFullError(
+      `the disk holding ${this.hooks.dir} is full (${describeCause(error)}); nothing was written. ` +
+        "Delete keys and compact, or free space (see README, Durability and failures)",
+    );
   }
 
   private syncQuietly(): void {
     try {
       this.syncAll();
-    } catch (error) {
-      this.logger.error(`background fsync failed: ${String(error)}`);
+    } catch {
+      // syncAll latched the failed state and logged it; writes are refused from now on.
     }
   }
 }

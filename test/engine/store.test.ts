@@ -176,12 +176,13 @@ describe("group commit", () => {
     await store.close();
   });
 
-  it("undoes every write of a batch whose write(2) fails, and keeps working", async () => {
+  it("undoes every write of a batch whose write(2) finds the disk full, and keeps working", async () => {
     const dir = tempDir();
     let failNext = false;
     const store = await open(dir, {
       faultInjector: (point) => {
-        if (failNext && point === "write") throw new Error("injected EIO");
+        if (failNext && point === "write")
+          throw Object.assign(new Error("injected ENOSPC"), { code: "ENOSPC" });
       },
     });
     await store.set("kept", "old");
@@ -212,6 +213,7 @@ describe("group commit", () => {
       },
     });
     fail = true;
+    await expect(store.set("k", "v")).rejects.toThrow("fdatasync of");
     await expect(store.set("k", "v")).rejects.toThrow("injected fsync failure");
     await Bun.sleep(0);
     expect(store.has("k")).toBe(false);

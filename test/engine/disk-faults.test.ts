@@ -1,0 +1,313 @@
+// The engine under disk faults injected through its file layer: failed fsyncs, full disks,
+// failed rollbacks, failed compaction steps. Each test is named after the rule it checks
+// (README, "Durability and failures").
+import { describe, expect, it } from "bun:test";
+import { readdirSync } from "node:fs";
+import {
+  DiskFullError,
+  KVStore,
+  type KVStoreOptions,
+  StorageFailedError,
+  silentLogger,
+} from "../../src/index.ts";
+import { type FaultRule, FaultyFileSystem } from "../fault/faulty-file-system.ts";
+import { crashCopy, dump, recordingLogger, seededValue, tempDir, testKey, text } from "../helpers.ts";
+
+const baseOptions: KVStoreOptions = {
+  logger: silentLogger,
+  maxSegmentBytes: 4096,
+  autoCompaction: false,
+  snapshotEveryBytes: 0,
+  reserveBytes: 64 * 1024,
+};
+
+async function openFaulty(options: KVStoreOptions = {}) {
+  const dir = tempDir();
+  const fs = new FaultyFileSystem(dir);
+  const store = await KVStore.open(dir, { ...baseOptions, ...options, fileSystem: fs });
+  return { dir, fs, store };
+}
+
+/** Fails the calls that `match` accepts, `times` times (Infinity: for good). */
+function failing(errno: string, match: (op: string, path: string) => boolean, times = 1): FaultRule {
+  let left = times;
+  return (call) => {
+    if (left === 0 || !match(call.op, call.path)) return null;
+    left--;
+    return errno;
+  };
+}
+
+const isSegment = (path: string) => /segment-\d+\.dat$/.test(path);
+const isOutput = (path: string) => path.endsWith(".compacting");
+
+async function reopen(dir: string): Promise<Map<string, string>> {
+  const store = await KVStore.open(dir, { ...baseOptions });
+  const all = dump(store);
+  await store.close();
+  return all;
+}
+
+const hex = (value: string) => Buffer.from(value).toString("hex");
+
+describe("fsync discipline", () => {
+  it("a failed fdatasync rejects its batch and latches the store: writes refused, reads served", async () => {
+    const { fs, store } = await openFaulty();
+    await store.set("kept", "old");
+    fs.rule = failing("EIO", (op, path) => op === "datasync" && isSegment(path));
+    const results = await Promise.allSettled([store.set("kept", "new"), store.set("fresh", "x")]);
+    for (const result of results) {
+      expect(result.status).toBe("rejected");
+      expect((result as PromiseRejectedResult).reason).toBeInstanceOf(StorageFailedError);
+    }
+    // The fsync would now succeed: it must not be trusted, nor may any later write be taken.
+    await expect(store.set("later", "y")).rejects.toBeInstanceOf(StorageFailedError);
+    await expect(store.delete("kept")).rejects.toBeInstanceOf(StorageFailedError);
+    await expect(store.compact()).rejects.toBeInstanceOf(StorageFailedError);
+    await expect(store.saveSnapshot()).rejects.toBeInstanceOf(StorageFailedError);
+    expect(text(store.get("kept"))).toBe("old");
+    expect(store.has("fresh")).toBe(false);
+    expect(store.stats().storageFailure).toContain("fdatasync of");
+    expect(store.stats().storageFailure).toContain("EIO");
+    await store.close();
+  });
+
+  it("the failed state names its cause and is logged once as an error", async () => {
+    const logger = recordingLogger();
+    const { fs, store } = await openFaulty({ logger });
+    fs.rule = failing("EIO", (op, path) => op === "datasync" && isSegment(path));
+    const error = await store.set("k", "v").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageFailedError);
+    expect((error as StorageFailedError).code).toBe("STORAGE_FAILED");
+    expect((error as StorageFailedError).message).toContain("restart");
+    await store.set("k2", "v").catch(() => {});
+    expect(logger.lines.filter((line) => line.includes("stopped accepting writes"))).toHaveLength(1);
+    await store.close();
+  });
+
+  it("sync interval: a failed background fsync latches the store instead of being only logged", async () => {
+    const { fs, store } = await openFaulty({ sync: "interval", syncIntervalMs: 5 });
+    fs.rule = failing("EIO", (op, path) => op === "datasync" && isSegment(path));
+    await store.set("a", "1");
+    while (store.stats().storageFailure === null) await Bun.sleep(5);
+    await expect(store.set("b", "2")).rejects.toBeInstanceOf(StorageFailedError);
+    expect(text(store.get("a"))).toBe("1");
+    await store.close();
+  });
+
+  it("a failed fsync of the directory after a new segment latches the store", async () => {
+    const { fs, store } = await openFaulty();
+    fs.rule = failing("EIO", (op) => op === "syncDirectory");
+    // 4 KiB segments: these writes start a new segment file, whose name must be made durable.
+    let failure: unknown = null;
+    for (let i = 0; i < 100 && failure === null; i++) {
+      await store.set(testKey(i), seededValue(i, 200)).catch((error: unknown) => {
+        failure = error;
+      });
+    }
+    expect(failure).toBeInstanceOf(StorageFailedError);
+    expect(String(failure)).toContain("fsync of the directory");
+    await store.close();
+  });
+
+  it("a restart after the failed state runs recovery: acknowledged writes there, rejected ones not", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("acked", "1");
+    fs.rule = failing("EIO", (op, path) => op === "datasync" && isSegment(path));
+    await expect(store.set("rejected", "2")).rejects.toBeInstanceOf(StorageFailedError);
+    await store.close();
+    expect(await reopen(dir)).toEqual(new Map([["acked", hex("1")]]));
+  });
+});
+
+describe("double faults: the rollback of a failed batch fails too", () => {
+  it("a rejected write and a rejected delete never reappear after a restart", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("doomed", "still here");
+    await store.set("stable", "old");
+    // fdatasync fails, and so does the ftruncate that would cut the batch off the file.
+    fs.rule = (call) => {
+      if (call.op === "datasync" && isSegment(call.path)) return "EIO";
+      if (call.op === "truncate" && isSegment(call.path)) return "EIO";
+      return null;
+    };
+    const results = await Promise.allSettled([store.set("stable", "rejected"), store.delete("doomed")]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    // Nothing more may be appended behind the uncut, rejected bytes.
+    await expect(store.set("after", "x")).rejects.toBeInstanceOf(StorageFailedError);
+    // What a crash of the process now would leave (the page cache survives it).
+    const crashed = crashCopy(dir);
+    fs.rule = null;
+    await store.close();
+    const expected = new Map([
+      ["doomed", hex("still here")],
+      ["stable", hex("old")],
+    ]);
+    expect(await reopen(crashed)).toEqual(expected);
+    expect(await reopen(dir)).toEqual(expected);
+  });
+
+  it("a rejected-tail note is written only when the cut fails, and recovery removes it", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    fs.rule = (call) =>
+      (call.op === "datasync" || call.op === "truncate") && isSegment(call.path) ? "EIO" : null;
+    await store.set("a", "2").catch(() => {});
+    expect(readdirSync(dir).filter((name) => name.endsWith(".rejected"))).toHaveLength(1);
+    fs.rule = null;
+    await store.close();
+    expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
+    expect(readdirSync(dir).filter((name) => name.includes(".rejected"))).toEqual([]);
+  });
+});
+
+describe("full disk", () => {
+  const diskFull = (op: string, path: string) => op === "write" && isSegment(path);
+
+  it("a write that finds the disk full is refused with DiskFullError, undone, and nothing latches", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    fs.rule = failing("ENOSPC", diskFull);
+    await expect(store.set("b", "2")).rejects.toBeInstanceOf(DiskFullError);
+    expect(store.has("b")).toBe(false);
+    expect(store.stats().storageFailure).toBeNull();
+    expect(text(store.get("a"))).toBe("1");
+    await store.close();
+    expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
+  });
+
+  it("gives up the space reserve, refuses new values until space is back, and lets deletes through", async () => {
+    const { dir, fs, store } = await openFaulty();
+    expect(readdirSync(dir)).toContain("space.reserve");
+    await store.set("a", "1");
+    await store.set("b", "2");
+    fs.rule = failing("ENOSPC", diskFull);
+    await expect(store.set("c", "3")).rejects.toBeInstanceOf(DiskFullError);
+    expect(readdirSync(dir)).not.toContain("space.reserve");
+    expect(store.stats().diskFull).toBe(true);
+    fs.freeSpace = 1000;
+    await expect(store.set("c", "3")).rejects.toThrow("full");
+    expect(await store.delete("a")).toBe(true);
+    fs.freeSpace = null;
+    await store.set("c", "3");
+    expect(store.stats().diskFull).toBe(false);
+    expect(readdirSync(dir)).toContain("space.reserve");
+    await store.close();
+    expect(await reopen(dir)).toEqual(
+      new Map([
+        ["b", hex("2")],
+        ["c", hex("3")],
+      ]),
+    );
+  });
+
+  it("opens on a disk with no room for the space reserve", async () => {
+    const dir = tempDir();
+    const seed = await KVStore.open(dir, { ...baseOptions, reserveBytes: 0 });
+    await seed.set("a", "1");
+    await seed.close();
+    const fs = new FaultyFileSystem(dir);
+    fs.rule = (call) => (call.op === "write" && call.path.endsWith("space.reserve") ? "ENOSPC" : null);
+    const logger = recordingLogger();
+    const store = await KVStore.open(dir, { ...baseOptions, fileSystem: fs, logger });
+    expect(text(store.get("a"))).toBe("1");
+    expect(readdirSync(dir)).not.toContain("space.reserve");
+    expect(logger.lines.some((line) => line.includes("no room for the"))).toBe(true);
+    await store.close();
+  });
+
+  it("compaction refuses, saying how much it needs, when the oldest segment's live data cannot fit", async () => {
+    const { fs, store } = await openFaulty();
+    for (let i = 0; i < 100; i++) await store.set(testKey(i), seededValue(i, 200));
+    fs.freeSpace = 1000;
+    const error = await store.compact().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DiskFullError);
+    expect(String(error)).toMatch(/compaction needs about \d+ bytes free/);
+    expect(store.stats().compactionFailures).toBe(1);
+    fs.freeSpace = null;
+    await store.set("still", "writable");
+    await store.close();
+  });
+
+  it("compaction on a nearly full disk rewrites only the oldest segments that fit", async () => {
+    const { dir, fs, store } = await openFaulty();
+    for (let i = 0; i < 200; i++) await store.set(testKey(i % 50), seededValue(i, 200));
+    const before = dump(store);
+    const segments = store.stats().numSegments;
+    // Room for a little more than a megabyte of headroom and two segments' live bytes.
+    fs.freeSpace = 1024 * 1024 + 2 * 4096 + 100;
+    await store.compact();
+    expect(store.stats().compactions).toBe(1);
+    expect(dump(store)).toEqual(before);
+    fs.freeSpace = null;
+    await store.compact();
+    expect(store.stats().numSegments).toBeLessThan(segments);
+    await store.close();
+    expect(await reopen(dir)).toEqual(before);
+  });
+});
+
+describe("compaction under faults", () => {
+  async function storeWithGarbage() {
+    const opened = await openFaulty();
+    for (let i = 0; i < 300; i++) await opened.store.set(testKey(i % 60), seededValue(i, 150));
+    await opened.store.delete(testKey(3));
+    return { ...opened, expected: dump(opened.store) };
+  }
+
+  for (const nth of [1, 2]) {
+    it(`an fdatasync error on an output (call ${nth}) fails the compaction; inputs kept, store writable`, async () => {
+      const { dir, fs, store, expected } = await storeWithGarbage();
+      const segmentsBefore = readdirSync(dir).filter(isSegment).sort();
+      let seen = 0;
+      fs.rule = (call) =>
+        call.op === "datasyncInBackground" && isOutput(call.path) && ++seen === nth ? "EIO" : null;
+      await expect(store.compact()).rejects.toThrow("EIO");
+      fs.rule = null;
+      expect(seen).toBeGreaterThanOrEqual(nth);
+      expect(store.stats().compactionFailures).toBe(1);
+      expect(store.stats().storageFailure).toBeNull();
+      // No output kept, every input still there (one new, empty active segment at most).
+      expect(readdirSync(dir).filter(isOutput)).toEqual([]);
+      for (const name of segmentsBefore) expect(readdirSync(dir)).toContain(name);
+      expect(dump(store)).toEqual(expected);
+      await store.set("after", "ok");
+      await store.close();
+      expect(await reopen(dir)).toEqual(new Map([...expected, ["after", hex("ok")]]));
+    });
+  }
+
+  it("an output write that finds the disk full leaks no file, no fd and no segment per attempt", async () => {
+    const { dir, fs, store, expected } = await storeWithGarbage();
+    const fdsBefore = readdirSync("/proc/self/fd").length;
+    const filesBefore = readdirSync(dir).length;
+    fs.rule = (call) => (call.op === "write" && isOutput(call.path) ? "ENOSPC" : null);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await expect(store.compact()).rejects.toBeInstanceOf(DiskFullError);
+    }
+    expect(readdirSync(dir).filter(isOutput)).toEqual([]);
+    // The first attempt seals the active segment and starts an empty one; later ones replace it.
+    expect(readdirSync(dir).length).toBeLessThanOrEqual(filesBefore + 1);
+    expect(readdirSync("/proc/self/fd").length).toBeLessThanOrEqual(fdsBefore + 1);
+    fs.rule = null;
+    await store.compact();
+    expect(dump(store)).toEqual(expected);
+    await store.close();
+    expect(await reopen(dir)).toEqual(expected);
+  });
+
+  it("a failed rename of an output fails the compaction and removes the outputs", async () => {
+    const { dir, fs, store, expected } = await storeWithGarbage();
+    let renames = 0;
+    fs.rule = (call) => (call.op === "rename" && isOutput(call.path) && ++renames === 2 ? "EIO" : null);
+    await expect(store.compact()).rejects.toThrow("EIO");
+    fs.rule = null;
+    expect(readdirSync(dir).filter(isOutput)).toEqual([]);
+    await store.delete(testKey(10));
+    await store.compact();
+    await store.close();
+    const after = new Map(expected);
+    after.delete(testKey(10));
+    expect(await reopen(dir)).toEqual(after);
+  });
+});
