@@ -20,6 +20,8 @@ export interface ServerConfig {
   maxSegmentBytes: number | undefined;
   /** Sealed segments that trigger a compaction; undefined keeps the engine's default. */
   compactionThreshold: number | undefined;
+  /** Space reserve given up when the disk fills (engine option reserveBytes); undefined: the default. */
+  reserveBytes: number | undefined;
   logLevel: LogLevel;
 }
 
@@ -32,6 +34,7 @@ export const defaultServerConfig: ServerConfig = {
   maxBodyBytes: 100 * MiB,
   maxSegmentBytes: undefined,
   compactionThreshold: undefined,
+  reserveBytes: undefined,
   logLevel: "info",
 };
 
@@ -102,6 +105,7 @@ const settings: Setting[] = [
   setting("maxBodyBytes", "MAX_BODY_MB", "--max-body-mb", megabytes),
   setting("maxSegmentBytes", "SEGMENT_MB", "--segment-mb", megabytes),
   setting("compactionThreshold", "COMPACTION_THRESHOLD", "--compaction-threshold", integer(1, 1_000_000)),
+  setting("reserveBytes", "RESERVE_MB", "--reserve-mb", (raw) => (raw === "0" ? 0 : megabytes(raw))),
   setting("logLevel", "LOG_LEVEL", "--log-level", oneOf(LOG_LEVELS)),
 ];
 

@@ -44,6 +44,7 @@ Flags, each with an environment variable (a flag wins over its variable):
   --max-body-mb N                 MAX_BODY_MB (100), the largest blob
   --segment-mb N                  SEGMENT_MB (64), the size at which a new segment starts
   --compaction-threshold N        COMPACTION_THRESHOLD, sealed segments that start a compaction
+  --reserve-mb N                  RESERVE_MB (8), space given up for deletes and compaction when the disk fills
   --log-level LEVEL               LOG_LEVEL: debug, info (default), warn or error`,
     minArgs: 0,
     maxArgs: Number.POSITIVE_INFINITY,

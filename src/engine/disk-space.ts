@@ -85,7 +85,7 @@ export class DiskSpace {
     const free = this.freeBytes();
     if (free < this.resumeAt()) {
       throw new DiskFullError(
-        `the disk holding ${this.dir} is full: ${free} bytes free, writes resume at ${this.resumeAt()}. ` +
+        `the disk holding the store is full: ${free} bytes free, writes resume at ${this.resumeAt()}. ` +
           "Delete keys and compact, or free space (see README, Durability and failures)",
       );
     }

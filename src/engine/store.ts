@@ -5,6 +5,7 @@ import {
   DiskFullError,
   InvalidKeyError,
   KeyTooLargeError,
+  type StorageFailedError,
   StoreClosedError,
   ValueTooLargeError,
 } from "./errors.ts";
@@ -295,6 +296,11 @@ export class KVStore {
     return this.closing;
   }
 
+  /** Why the store stopped accepting writes, or null while it is healthy (see StorageFailedError). */
+  get storageFailure(): StorageFailedError | null {
+    return this.failure.error;
+  }
+
   get isClosed(): boolean {
     return this.closing !== null;
   }
@@ -376,15 +382,15 @@ export class KVStore {
       Math.ceil(sealedLive / this.options.maxSegmentBytes) <= this.options.compactionThreshold;
     const tooDead = dead > 0 && dead / sealedBytes >= this.options.compactionDeadRatio;
     if (!tooMany && !tooDead) return;
-    this.startCompaction().catch((error) => {
-      this.options.logger.error(`background compaction failed: ${String(error)}`);
-    });
+    // A failure is counted and logged by startCompaction.
+    this.startCompaction().catch(() => {});
   }
 
   private startCompaction(): Promise<void> {
     const run = this.runCompaction()
       .catch((error) => {
         this.counters.compactionFailures++;
+        this.options.logger.error(`compaction failed: ${String(error)}`);
         throw error;
       })
       .finally(() => {
@@ -422,9 +428,7 @@ export class KVStore {
     } catch (error) {
       if (this.failure.error !== null) throw this.failure.error;
       if (isDiskFull(error)) {
-        throw new DiskFullError(
-          `compaction ran out of disk space in ${this.dir} (${String(error)}); its inputs stay in use`,
-        );
+        throw new DiskFullError("compaction ran out of disk space; its inputs stay in use", { cause: error });
       }
       throw error;
     }
@@ -467,7 +471,7 @@ export class KVStore {
       const oldest = segments[0] as Segment;
       throw new DiskFullError(
         `compaction needs about ${this.keydir.liveBytesOf(oldest.id) + COMPACTION_HEADROOM_BYTES} bytes free ` +
-          `in ${this.dir} to rewrite its oldest segment, and ${Math.max(0, free)} are free: ` +
+          `to rewrite the oldest segment, and ${Math.max(0, free)} are free: ` +
           "delete keys or free space first",
       );
     }

@@ -1,5 +1,5 @@
 import { DiskFullError, describeCause } from "./errors.ts";
-import { type FileSystem, isDiskFull } from "./file-system.ts";
+import { errorCode, type FileSystem, isDiskFull } from "./file-system.ts";
 import type { Location } from "./keydir.ts";
 import type { FaultInjector, Logger, SyncMode } from "./options.ts";
 import { markRejectedTail } from "./rejected-tail.ts";
@@ -213,7 +213,7 @@ export class GroupCommitter {
   private diskFull(error: unknown): DiskFullError {
     this.hooks.diskFull(error);
     return new DiskFullError(
-      `the disk holding ${this.hooks.dir} is full (${describeCause(error)}); nothing was written. ` +
+      `the disk holding the store is full (${errorCode(error)}); nothing was written. ` +
         "Delete keys and compact, or free space (see README, Durability and failures)",
     );
   }

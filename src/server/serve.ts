@@ -33,6 +33,7 @@ export async function startServer(
     maxSegmentBytes: config.maxSegmentBytes,
     maxValueBytes: config.maxBodyBytes,
     compactionThreshold: config.compactionThreshold,
+    reserveBytes: config.reserveBytes,
     logger,
   });
   const storage = new BlobStorage(store, config.volumeId);

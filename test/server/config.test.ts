@@ -24,6 +24,7 @@ describe("loadServerConfig", () => {
       maxBodyBytes: 100 * MiB,
       maxSegmentBytes: undefined,
       compactionThreshold: undefined,
+      reserveBytes: undefined,
       logLevel: "info",
     });
     expect(loadServerConfig([], {})).toEqual(defaultServerConfig);
@@ -39,6 +40,7 @@ describe("loadServerConfig", () => {
       MAX_BODY_MB: "2.5",
       SEGMENT_MB: "16",
       COMPACTION_THRESHOLD: "4",
+      RESERVE_MB: "2",
       LOG_LEVEL: "debug",
     };
     expect(loadServerConfig([], env)).toEqual({
@@ -50,8 +52,10 @@ describe("loadServerConfig", () => {
       maxBodyBytes: 2.5 * MiB,
       maxSegmentBytes: 16 * MiB,
       compactionThreshold: 4,
+      reserveBytes: 2 * MiB,
       logLevel: "debug",
     });
+    expect(loadServerConfig(["--reserve-mb", "0"], {}).reserveBytes).toBe(0);
   });
 
   it("lets flags, in either form, override the environment", () => {

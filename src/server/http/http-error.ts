@@ -1,4 +1,11 @@
-import { InvalidKeyError, StoreClosedError, ValueTooLargeError } from "../../index.ts";
+import { errorCode } from "../../engine/file-system.ts";
+import {
+  DiskFullError,
+  InvalidKeyError,
+  StorageFailedError,
+  StoreClosedError,
+  ValueTooLargeError,
+} from "../../index.ts";
 
 /** An error the client caused or must know about, answered as `{ "error": message }` with `status`. */
 export class HttpError extends Error {
@@ -30,6 +37,11 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
   if (error instanceof HttpError) return { status: error.status, message, unexpected: false };
   if (error instanceof InvalidKeyError) return { status: 400, message, unexpected: false };
   if (error instanceof ValueTooLargeError) return { status: 413, message, unexpected: false };
+  // The engine logged these with their file paths; the client gets what it needs without them.
+  if (error instanceof DiskFullError) return { status: 507, message: error.message, unexpected: false };
+  if (error instanceof StorageFailedError) {
+    return { status: 503, message: storageFailedMessage(error), unexpected: false };
+  }
   if (error instanceof StoreClosedError) {
     return { status: 503, message: "the server is shutting down", unexpected: false };
   }
@@ -44,4 +56,12 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
     default:
       return { status: 500, message, unexpected: true };
   }
+}
+
+/** What a client is told once the store has stopped accepting writes (no server paths). */
+export function storageFailedMessage(error: StorageFailedError): string {
+  return (
+    `storage failed: writes are refused since a disk operation failed (${errorCode(error.cause) ?? "I/O error"}); ` +
+    "reads go on; the server log names the file; restart the server after checking the disk"
+  );
 }

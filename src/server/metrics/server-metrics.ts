@@ -44,6 +44,17 @@ export class ServerMetrics {
       return storage.stats().corruptRecords;
     });
     counter("kvstore_compactions", "Compactions finished.", () => storage.stats().compactions);
+    counter("kvstore_compaction_failures", "Compactions that failed (their inputs stayed in use).", () => {
+      return storage.stats().compactionFailures;
+    });
+    gauge(
+      "kvstore_storage_failed",
+      "1 once a disk failure stopped the store's writes (restart to recover).",
+      () => (storage.stats().storageFailure === null ? 0 : 1),
+    );
+    gauge("kvstore_disk_full", "1 while new values are refused because the disk is full.", () =>
+      storage.stats().diskFull ? 1 : 0,
+    );
     counter("kvstore_compaction_reclaimed_bytes", "Bytes of segment files that compactions freed.", () => {
       return storage.stats().bytesReclaimed;
     });

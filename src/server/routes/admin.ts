@@ -1,11 +1,22 @@
 import { Elysia, type Static } from "elysia";
+import { errorCode } from "../../engine/file-system.ts";
+import { DiskFullError, StorageFailedError } from "../../index.ts";
 import type { BlobStorage } from "../../volume/blob-storage.ts";
+import { HttpError } from "../http/http-error.ts";
 import { CompactionReport, ErrorBody, SnapshotReport } from "../schemas.ts";
 
 export function adminRoutes(storage: BlobStorage) {
   const compact = async (): Promise<Static<typeof CompactionReport>> => {
     const before = storage.stats();
-    await storage.compact();
+    await storage.compact().catch((error: unknown) => {
+      if (error instanceof DiskFullError || error instanceof StorageFailedError) throw error;
+      // The engine logged the failure with its file; the client learns what it means.
+      const cause = errorCode(error) ?? (error instanceof Error ? error.message : String(error));
+      throw new HttpError(
+        500,
+        `compaction failed (${cause}); its inputs stay in use and the store is writable`,
+      );
+    });
     const after = storage.stats();
     return {
       status: "compacted",
@@ -25,13 +36,16 @@ export function adminRoutes(storage: BlobStorage) {
 
   return new Elysia({ name: "kvstore/admin" })
     .post("/admin/compact", compact, {
-      response: { 200: CompactionReport, 503: ErrorBody },
+      response: { 200: CompactionReport, 500: ErrorBody, 503: ErrorBody, 507: ErrorBody },
       detail: {
         tags: ["operations"],
         summary: "Compact now",
         description:
           "Rewrites the live blobs of every segment into new segments and deletes the old ones, then " +
-          "answers. Reads and writes go on meanwhile. If a compaction is already running, waits for it.",
+          "answers. Reads and writes go on meanwhile. If a compaction is already running, waits for it. " +
+          "On a nearly full disk only the oldest segments whose live data fits are rewritten; 507 when " +
+          "not even the oldest fits (the error says how much space it needs). 500 when a disk operation " +
+          "failed: the old segments stay in use and the store stays writable.",
       },
     })
     .post("/admin/snapshot", saveSnapshot, {

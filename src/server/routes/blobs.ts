@@ -70,13 +70,14 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
     summary: `Store a blob (${method})`,
     description:
       "Stores the raw request body under the key, replacing any previous blob. Answers once the " +
-      "write is durable. Any Content-Type is accepted; the body is stored as is.",
+      "write is durable. Any Content-Type is accepted; the body is stored as is. 507 when the disk is " +
+      "full (nothing stored; delete blobs and compact), 503 once a disk failure stopped the store's writes.",
     requestBody: { required: true, content: binaryContent },
   });
   const storeHooks = (method: string) => ({
     parse: "none" as const,
     params: BlobKeyParams,
-    response: { 201: BlobMeta, 400: ErrorBody, 413: ErrorBody },
+    response: { 201: BlobMeta, 400: ErrorBody, 413: ErrorBody, 503: ErrorBody, 507: ErrorBody },
     detail: storeDetail(method),
   });
   const hidden = { detail: { hide: true } };

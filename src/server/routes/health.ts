@@ -1,11 +1,15 @@
 import { Elysia, type Static } from "elysia";
 import type { BlobStorage } from "../../volume/blob-storage.ts";
+import { HttpError, storageFailedMessage } from "../http/http-error.ts";
 import { ErrorBody, Health } from "../schemas.ts";
 
 const MiB = 1024 * 1024;
 
 export function healthRoutes(storage: BlobStorage, uptimeSeconds: () => number) {
   const health = (): Static<typeof Health> => {
+    const failure = storage.store.storageFailure;
+    // Load balancers and orchestrators take a 503 as "send writes elsewhere, restart me".
+    if (failure !== null) throw new HttpError(503, storageFailedMessage(failure));
     const stats = storage.stats();
     return {
       status: "healthy",
@@ -21,7 +25,9 @@ export function healthRoutes(storage: BlobStorage, uptimeSeconds: () => number) 
     detail: {
       tags: ["operations"],
       summary,
-      description: "200 while the store is open; 503 once the server is shutting down.",
+      description:
+        "200 while the store is open and accepting writes; 503 once the server is shutting down, or " +
+        "after a disk failure stopped the store's writes (the error says why; reads go on).",
     },
   });
   return new Elysia({ name: "kvstore/health" })
