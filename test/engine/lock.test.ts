@@ -2,24 +2,10 @@ import { describe, expect, it } from "bun:test";
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KVStore, LockedError, silentLogger } from "../../src/index.ts";
+import { firstLine, spawnHolder } from "../fixtures/lock-holder.ts";
 import { tempDir } from "../helpers.ts";
 
-const HOLDER = join(import.meta.dir, "../fixtures/hold-lock.ts");
 const open = (dir: string) => KVStore.open(dir, { logger: silentLogger });
-
-function spawnHolder(dir: string) {
-  return Bun.spawn([process.execPath, HOLDER, dir], { stdin: "pipe", stdout: "pipe" });
-}
-
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  let text = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) {
-    text += decoder.decode(chunk);
-    if (text.includes("\n")) break;
-  }
-  return text.trim();
-}
 
 describe("LOCK", () => {
   it("refuses a second open in the same process and allows it after close", async () => {
