@@ -114,7 +114,7 @@ export class KVStore {
   static async open(dir: string, options: KVStoreOptions = {}): Promise<KVStore> {
     const resolved = resolveOptions(options);
     mkdirSync(dir, { recursive: true });
-    const lock = acquireLock(dir);
+    const lock = acquireLock(dir, resolved.logger);
     try {
       const { keydir, segments, ...report } = recover(dir, resolved.logger);
       syncDirectory(dir);
