@@ -3,8 +3,11 @@ import { join } from "node:path";
 import type { Logger } from "./options.ts";
 import { parseSegmentFileName } from "./segment.ts";
 
-/** Files a crashed compaction or snapshot leaves behind; never part of the data. */
-const LEFTOVER = /^index\.snapshot\.tmp$|\.compacting$/;
+/**
+ * Files an interrupted compaction or snapshot leaves behind, and the temp files kvstore 0.1.0
+ * could leave while taking LOCK (on a full disk, or in a crash); never part of the data.
+ */
+const LEFTOVER = /^index\.snapshot\.tmp$|\.compacting$|^LOCK\.[0-9]+\.(?:tmp|stale)$/;
 
 /** Segment ids found in `dir`, ascending. */
 export function listSegmentIds(dir: string): number[] {
@@ -16,16 +19,16 @@ export function listSegmentIds(dir: string): number[] {
   return ids.sort((a, b) => a - b);
 }
 
-/** Temp files of an interrupted compaction or snapshot write. */
+/** Temp files of an interrupted write. */
 export function listLeftovers(dir: string): string[] {
   return readdirSync(dir).filter((name) => LEFTOVER.test(name));
 }
 
-/** Deletes temp files of an interrupted compaction or snapshot write. */
+/** Deletes temp files of an interrupted write. */
 export function removeLeftovers(dir: string, logger: Logger): void {
   for (const name of listLeftovers(dir)) {
     rmSync(join(dir, name), { force: true });
-    logger.warn(`removed ${name}, left by an interrupted compaction or snapshot`);
+    logger.warn(`removed ${name}, left by an interrupted write`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { KVStore, LockedError, silentLogger } from "../../src/index.ts";
+import { KVStore, LockedError, silentLogger, verify } from "../../src/index.ts";
 import { firstLine, spawnHolder } from "../fixtures/lock-holder.ts";
 import { tempDir } from "../helpers.ts";
 
@@ -175,4 +175,15 @@ describe("LOCK", () => {
     },
     TIMEOUT,
   );
+
+  it("removes the temp files an older kvstore could leave while taking the lock", async () => {
+    const dir = tempDir();
+    // A full disk left LOCK.<pid>.tmp empty; a crash during a takeover left LOCK.<pid>.stale.
+    writeFileSync(join(dir, "LOCK.4242.tmp"), "");
+    writeFileSync(join(dir, "LOCK.4243.stale"), "4243 1\n");
+    expect(verify(dir).leftovers.sort()).toEqual(["LOCK.4242.tmp", "LOCK.4243.stale"]);
+    const store = await open(dir);
+    expect(readdirSync(dir).filter((name) => name.startsWith("LOCK"))).toEqual(["LOCK"]);
+    await store.close();
+  });
 });
