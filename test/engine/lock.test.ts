@@ -8,9 +8,13 @@ import { tempDir } from "../helpers.ts";
 const open = (dir: string) => KVStore.open(dir, { logger: silentLogger });
 const TIMEOUT = 60_000;
 
-/** Sets or clears a file attribute (chattr); false where the file system or kernel refuses. */
+/** Sets or clears a file attribute (chattr); false where chattr, the file system or the kernel refuses. */
 function chattr(flag: "+a" | "-a", path: string): boolean {
-  return Bun.spawnSync(["chattr", flag, path], { stderr: "ignore" }).exitCode === 0;
+  try {
+    return Bun.spawnSync(["chattr", flag, path], { stderr: "ignore" }).exitCode === 0;
+  } catch {
+    return false; // no chattr on the PATH
+  }
 }
 
 const appendOnlyUnavailable = (() => {
