@@ -90,8 +90,8 @@ interface HolderLine {
 
 const thisProcess: HolderLine = {
   pid: process.pid,
-  startTime: startTime(),
-  pidNamespace: pidNamespace(),
+  startTime: readStartTime(),
+  pidNamespace: readPidNamespace(),
 };
 
 /**
@@ -147,7 +147,7 @@ function parseHolder(text: string): HolderLine | null {
 }
 
 /** Start time of this process in clock ticks since boot (Linux /proc), or null where unknown. */
-function startTime(): number | null {
+function readStartTime(): number | null {
   try {
     const stat = readFileSync("/proc/self/stat", "utf8");
     // Fields after the parenthesised command name; the start time is field 22 of the line.
@@ -160,7 +160,7 @@ function startTime(): number | null {
 }
 
 /** The PID namespace of this process, as "pid:[inode]", or null where /proc does not say. */
-function pidNamespace(): string | null {
+function readPidNamespace(): string | null {
   try {
     return readlinkSync("/proc/self/ns/pid");
   } catch {
