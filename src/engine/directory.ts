@@ -3,8 +3,11 @@ import type { FileSystem } from "./file-system.ts";
 import type { Logger } from "./options.ts";
 import { parseSegmentFileName } from "./segment.ts";
 
-/** Files a crashed compaction or snapshot leaves behind; never part of the data. */
-const LEFTOVER = /^index\.snapshot\.tmp$|\.compacting$/;
+/**
+ * Files an interrupted compaction or snapshot leaves behind, and the temp files kvstore 0.1.0
+ * could leave while taking LOCK (on a full disk, or in a crash); never part of the data.
+ */
+const LEFTOVER = /^index\.snapshot\.tmp$|\.compacting$|^LOCK\.[0-9]+\.(?:tmp|stale)$/;
 
 /** Segment ids found in `dir`, ascending. */
 export function listSegmentIds(fs: FileSystem, dir: string): number[] {
@@ -16,15 +19,15 @@ export function listSegmentIds(fs: FileSystem, dir: string): number[] {
   return ids.sort((a, b) => a - b);
 }
 
-/** Temp files of an interrupted compaction or snapshot write. */
+/** Temp files of an interrupted write. */
 export function listLeftovers(fs: FileSystem, dir: string): string[] {
   return fs.list(dir).filter((name) => LEFTOVER.test(name));
 }
 
-/** Deletes temp files of an interrupted compaction or snapshot write. */
+/** Deletes temp files of an interrupted write. */
 export function removeLeftovers(fs: FileSystem, dir: string, logger: Logger): void {
   for (const name of listLeftovers(fs, dir)) {
     fs.remove(join(dir, name));
-    logger.warn(`removed ${name}, left by an interrupted compaction or snapshot`);
+    logger.warn(`removed ${name}, left by an interrupted write`);
   }
 }

@@ -41,19 +41,43 @@ export class StoreClosedError extends KVStoreError {
   }
 }
 
+/** Who holds a locked data directory, as far as its LOCK file tells (pid null: it does not). */
+export type LockHolder =
+  | { in: "this process" }
+  | { in: "another process"; pid: number | null }
+  | { in: "another PID namespace"; pid: number };
+
 export class LockedError extends KVStoreError {
   override readonly code = "LOCKED";
   override name = "LockedError";
+  readonly holderPid: number | null;
   constructor(
     readonly dir: string,
-    readonly holderPid: number,
+    readonly holder: LockHolder,
   ) {
-    super(
-      holderPid === process.pid
-        ? `data directory ${dir} is already open in this process; close the other KVStore first`
-        : `data directory ${dir} is locked by process ${holderPid}; stop it or use another data directory`,
-    );
+    super(lockedMessage(dir, holder));
+    this.holderPid = holder.in === "this process" ? process.pid : holder.pid;
   }
+}
+
+function lockedMessage(dir: string, holder: LockHolder): string {
+  const advice = "stop it or use another data directory";
+  switch (holder.in) {
+    case "this process":
+      return `data directory ${dir} is already open in this process; close the other KVStore first`;
+    case "another process":
+      return holder.pid === null
+        ? `data directory ${dir} is locked by another process; ${advice}`
+        : `data directory ${dir} is locked by process ${holder.pid}; ${advice}`;
+    case "another PID namespace":
+      return `data directory ${dir} is locked by process ${holder.pid} of another PID namespace (another container using the same volume?); ${advice}`;
+  }
+}
+
+/** The engine cannot run here, e.g. the C library it locks directories with is missing. */
+export class UnsupportedPlatformError extends KVStoreError {
+  override readonly code = "UNSUPPORTED_PLATFORM";
+  override name = "UnsupportedPlatformError";
 }
 
 export class CorruptionError extends KVStoreError {

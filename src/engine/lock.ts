@@ -1,151 +1,168 @@
 import {
   closeSync,
-  linkSync,
+  constants,
+  ftruncateSync,
   openSync,
   readFileSync,
+  readlinkSync,
+  readSync,
   realpathSync,
-  renameSync,
-  rmSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { LockedError } from "./errors.ts";
+import { LockedError, type LockHolder } from "./errors.ts";
+import { tryLockExclusive } from "./flock.ts";
+import type { Logger } from "./options.ts";
 
-// LOCK holds "<pid> <process start time>\n" of the process that has the directory open.
-// The start time (from /proc, where there is one) tells a live holder from a new process that
-// was given the same pid after the holder died, as happens to pid 1 in every container.
+// One process at a time has a data directory open. What keeps others out is an exclusive
+// flock(2) on the file LOCK, taken without waiting when the store opens and held until it closes:
 //
-// LOCK is made by writing a temp file and linking it to the name, which fails if the name
-// exists: no process ever sees a LOCK without its holder's pid in it.
+//   open(LOCK, O_RDWR | O_CREAT) ─ flock(LOCK_EX | LOCK_NB) ─┬─ held: write who we are (best effort)
+//                                                            └─ EWOULDBLOCK: LockedError, naming
+//                                                               the holder LOCK names, if any
+//
+// - The kernel decides, not the pid in the file: a process in another PID namespace (a second
+//   container on the same volume) is refused although its pid means nothing here, and a holder
+//   that dies in any way (kill -9 included) lets the lock go at once. So a LOCK naming a dead
+//   process is still locked if its kernel lock is held, and a LOCK left by a crash, or by an older
+//   kvstore that only wrote the pid file, is free.
+// - LOCK is never deleted: had a process deleted it while another held its lock, a third could
+//   create and lock a new LOCK (another inode) beside the holder.
+// - Taking the lock writes no data (LOCK is created empty on the first open and stays), so a
+//   full disk cannot stop an open; there are no temp files to leave behind.
+// - The kernel lock belongs to one open file description, so a second open in this process is
+//   refused too; `heldHere` only lets its message say so before LOCK is touched.
+//
+// Once held, LOCK says who holds it, for the message of a refused process only; it is emptied
+// again before the lock is released, so it names a process that is gone only after a crash:
+//
+//   "<pid> <start time> <PID namespace>\n"    e.g. "4242 1234567 pid:[4026531836]\n"
+//
+// The start time (clock ticks since boot, /proc/self/stat) and the PID namespace (/proc/self/ns/pid)
+// tell this very process, reaching the directory by another path, from a process elsewhere with
+// the same pid, such as pid 1 in each of two containers.
 
 const LOCK_FILE = "LOCK";
 
-/** Directories (by real path) this process holds, so a second open in the same process fails. */
+/** Directories (by real path) this process holds, for the "already open in this process" message. */
 const heldHere = new Set<string>();
 
 export interface DirectoryLock {
   release(): void;
 }
 
-/**
- * Takes the directory's LOCK, or throws LockedError naming the live holder.
- * A lock left by a process that is gone is taken over.
- */
-export function acquireLock(dir: string): DirectoryLock {
+/** Takes the directory's lock, or throws LockedError naming the holder when LOCK tells it. */
+export function acquireLock(dir: string, logger: Logger): DirectoryLock {
   const key = realpathSync(dir);
-  if (heldHere.has(key)) throw new LockedError(dir, process.pid);
+  if (heldHere.has(key)) throw new LockedError(dir, { in: "this process" });
   const path = join(dir, LOCK_FILE);
-  const mine = `${process.pid} ${startTimeOf(process.pid) ?? 0}\n`;
-  const temp = `${path}.${process.pid}.tmp`;
-  writeWhole(temp, mine);
+  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
   try {
-    for (let attempt = 0; !linked(temp, path); attempt++) {
-      const found = readText(path);
-      if (found === null) continue; // released meanwhile: try again
-      const holder = parseHolder(found);
-      if ((holder !== null && isAlive(holder)) || attempt >= 3) throw new LockedError(dir, holder?.pid ?? 0);
-      takeOverStale(dir, path, found);
-    }
-  } finally {
-    rmSync(temp, { force: true });
+    if (!tryLockExclusive(fd, path)) throw new LockedError(dir, holderNamedIn(fd));
+  } catch (error) {
+    closeSync(fd);
+    throw error;
   }
   heldHere.add(key);
+  writeHolder(fd, path, logger);
   let released = false;
   return {
     release() {
       if (released) return;
       released = true;
       heldHere.delete(key);
-      if (readText(path) === mine) rmSync(path, { force: true });
+      try {
+        ftruncateSync(fd, 0);
+      } catch {
+        // Only a message could suffer: the next holder overwrites LOCK.
+      } finally {
+        closeSync(fd); // releases the kernel lock
+      }
     },
   };
 }
 
-/**
- * Removes a LOCK whose holder is gone, so that the next link can succeed. Another process may
- * have taken it over an instant before: the lock is moved aside first, and put back if what was
- * moved is not the stale lock this process looked at.
- */
-function takeOverStale(dir: string, path: string, stale: string): void {
-  const aside = `${path}.${process.pid}.stale`;
-  try {
-    renameSync(path, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw error;
-  }
-  const moved = readText(aside);
-  if (moved !== stale) {
-    linked(aside, path);
-    rmSync(aside, { force: true });
-    throw new LockedError(dir, parseHolder(moved ?? "")?.pid ?? 0);
-  }
-  rmSync(aside, { force: true });
-}
-
-interface Holder {
+interface HolderLine {
   pid: number;
-  startTime: number;
+  startTime: number | null;
+  pidNamespace: string | null;
 }
 
-/** Links `from` to the name `to`; false if `to` exists. */
-function linked(from: string, to: string): boolean {
+const thisProcess: HolderLine = {
+  pid: process.pid,
+  startTime: readStartTime(),
+  pidNamespace: readPidNamespace(),
+};
+
+/**
+ * Records this process in LOCK. Best effort: the lock is held already, and on a full disk LOCK
+ * stays empty, so a refused process is not told who holds the directory.
+ */
+function writeHolder(fd: number, path: string, logger: Logger): void {
+  const { pid, startTime, pidNamespace } = thisProcess;
+  const line = [pid, startTime ?? 0, ...(pidNamespace === null ? [] : [pidNamespace])].join(" ");
   try {
-    linkSync(from, to);
-    return true;
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${line}\n`, 0);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw error;
+    logger.warn(
+      `could not write this process's pid to ${path} (${(error as Error).message}); it is locked all the same`,
+    );
   }
 }
 
-function writeWhole(path: string, content: string): void {
-  const fd = openSync(path, "w");
+/** Who LOCK says holds the directory; best effort, as its holder wrote it. */
+function holderNamedIn(fd: number): LockHolder {
+  let named: HolderLine | null = null;
   try {
-    writeSync(fd, content);
-  } finally {
-    closeSync(fd);
+    const buffer = Buffer.alloc(256);
+    named = parseHolder(buffer.toString("utf8", 0, readSync(fd, buffer, 0, buffer.length, 0)));
+  } catch {
+    // Unreadable: the holder is simply not named.
   }
+  if (named === null) return { in: "another process", pid: null };
+  if (
+    named.pidNamespace !== null &&
+    thisProcess.pidNamespace !== null &&
+    named.pidNamespace !== thisProcess.pidNamespace
+  ) {
+    return { in: "another PID namespace", pid: named.pid };
+  }
+  const sameProcess =
+    named.pid === thisProcess.pid &&
+    named.startTime !== null &&
+    named.startTime === thisProcess.startTime &&
+    named.pidNamespace === thisProcess.pidNamespace;
+  return sameProcess ? { in: "this process" } : { in: "another process", pid: named.pid };
 }
 
-function readText(path: string): string | null {
+function parseHolder(text: string): HolderLine | null {
+  const [pid, startTime, pidNamespace] = text.trim().split(/\s+/);
+  if (!/^[1-9][0-9]*$/.test(pid ?? "")) return null;
+  return {
+    pid: Number(pid),
+    startTime: /^[1-9][0-9]*$/.test(startTime ?? "") ? Number(startTime) : null,
+    pidNamespace: pidNamespace ?? null,
+  };
+}
+
+/** Start time of this process in clock ticks since boot (Linux /proc), or null where unknown. */
+function readStartTime(): number | null {
   try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-}
-
-function parseHolder(text: string): Holder | null {
-  const [pid, startTime] = text.trim().split(/\s+/).map(Number);
-  if (!Number.isInteger(pid) || (pid ?? 0) <= 0) return null;
-  return { pid: pid as number, startTime: startTime ?? 0 };
-}
-
-function isAlive(holder: Holder): boolean {
-  if (holder.pid === process.pid) {
-    // Our own pid: this very process (through another path to the directory) if the start time
-    // is ours too; otherwise a previous life of the pid, such as a restarted container.
-    return holder.startTime !== 0 && holder.startTime === startTimeOf(process.pid);
-  }
-  try {
-    process.kill(holder.pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
-  const startTime = startTimeOf(holder.pid);
-  return startTime === null || holder.startTime === 0 || startTime === holder.startTime;
-}
-
-/** Start time of a process in clock ticks since boot (Linux /proc), or null where unknown. */
-function startTimeOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync("/proc/self/stat", "utf8");
     // Fields after the parenthesised command name; the start time is field 22 of the line.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const value = Number(fields[19]);
     return Number.isFinite(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The PID namespace of this process, as "pid:[inode]", or null where /proc does not say. */
+function readPidNamespace(): string | null {
+  try {
+    return readlinkSync("/proc/self/ns/pid");
   } catch {
     return null;
   }

@@ -134,7 +134,7 @@ export class KVStore {
     const resolved = resolveOptions(options);
     const fs = resolved.fileSystem;
     fs.makeDirectory(dir);
-    const lock = acquireLock(dir);
+    const lock = acquireLock(dir, resolved.logger);
     try {
       const { keydir, segments, ...report } = recover(fs, dir, resolved.logger);
       fs.syncDirectory(dir);

@@ -48,7 +48,7 @@ export interface VerifyReport {
   totalBytes: number;
   damaged: DamagedRegion[];
   snapshot: { status: SnapshotStatus; detail: string | null };
-  /** Temp files of an interrupted compaction or snapshot, which the next open deletes. */
+  /** Temp files of an interrupted write, which the next open deletes. */
   leftovers: string[];
 }
 

@@ -46,10 +46,16 @@ export interface Result {
 
 export async function kvstore(
   args: string[],
-  options: { stdin?: string | Uint8Array; env?: Record<string, string>; cwd?: string } = {},
+  options: {
+    stdin?: string | Uint8Array;
+    env?: Record<string, string>;
+    cwd?: string;
+    /** A command to run the binary under, such as unshare. */
+    under?: string[];
+  } = {},
 ): Promise<Result> {
   const stdin = typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin;
-  const child = Bun.spawn([binaryPath, ...args], {
+  const child = Bun.spawn([...(options.under ?? []), binaryPath, ...args], {
     cwd: options.cwd,
     env: childEnv(options.env),
     stdin: stdin ?? "ignore",

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { IN_NEW_PID_NAMESPACE, pidNamespaceUnavailable } from "../fixtures/pid-namespace.ts";
 import { binaryPath, childEnv, kvstore, projectRoot, useTempDirs } from "./binary.ts";
 
 const dirs = useTempDirs();
+const noPidNamespace = pidNamespaceUnavailable("the serve test across PID namespaces");
 
 interface RunningServer {
   child: Bun.Subprocess<"ignore", "ignore", "pipe">;
@@ -104,6 +106,27 @@ describe("kvstore serve", () => {
       await server.child.exited;
     }
   });
+
+  it.skipIf(noPidNamespace !== null)(
+    "exits 1, and leaves the server's lock alone, when run in another PID namespace (another container)",
+    async () => {
+      const server = await startServe();
+      try {
+        const env = { DATA_DIR: dirs.dataDir };
+        const under = IN_NEW_PID_NAMESPACE;
+        const second = await kvstore(["serve", "--port", "0"], { env, under });
+        expect(second.exitCode).toBe(1);
+        expect(second.stderr).toContain(`locked by process ${server.child.pid} of another PID namespace`);
+        expect((await kvstore(["set", "k", "v"], { env, under })).exitCode).toBe(1);
+        // Still locked for everyone: neither refused command released or deleted the server's lock.
+        expect((await kvstore(["set", "k", "v"], { env })).exitCode).toBe(1);
+      } finally {
+        server.child.kill("SIGTERM");
+      }
+      expect(await server.child.exited).toBe(0);
+    },
+    60_000,
+  );
 });
 
 describe("the Docker image's HEALTHCHECK", () => {
