@@ -15,7 +15,7 @@ import { copyValue, encodeRecord, HEADER_BYTES, Op, RECORD_OVERHEAD, recordLengt
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import { Segment } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
-import { SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
+import { type EncodedSnapshot, SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
 import { GroupCommitter, type WriteBatch } from "./writer.ts";
 
 export interface KVStoreStats {
@@ -419,12 +419,22 @@ export class KVStore {
     return run;
   }
 
-  /**
-   * Saves the index as it is when this starts, written out a slice at a time. Writes that come
-   * meanwhile are watched: a key they change is saved with the location it had at the start.
-   */
+  /** Saves the index as it is when this starts (see `captureIndex`) to index.snapshot. */
   private async writeSnapshot(): Promise<void> {
-    const bytes = await this.exclusiveIndexWalk(async () => {
+    const { bytes } = await this.captureIndex(() => {
+      this.bytesSinceSnapshot = 0;
+    });
+    await writeSnapshotFile(this.dir, bytes, this.options.faultInjector);
+    this.counters.snapshotsSaved++;
+  }
+
+  /**
+   * Encodes the index as it is when this starts, a slice at a time. Writes that come meanwhile
+   * are watched: a key they change is encoded with the location it had at the start. `atStart`
+   * runs at that instant.
+   */
+  private captureIndex(atStart: () => void = () => {}): Promise<EncodedSnapshot> {
+    return this.exclusiveIndexWalk(async () => {
       this.committer.flushNow();
       // The start: every write so far is in the files and fsynced; the segment lengths saved
       // here are what the index below describes.
@@ -436,8 +446,9 @@ export class KVStore {
           coveredLength: segment.size,
           tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
         }));
-      this.bytesSinceSnapshot = 0;
-      const encoder = new SnapshotEncoder(covered, this.keydir.size);
+      atStart();
+      const keys = this.keydir.size;
+      const encoder = new SnapshotEncoder(covered, keys);
       this.keydir.startWatching();
       let changed: Map<string, Location | undefined>;
       try {
@@ -456,10 +467,8 @@ export class KVStore {
       // Keys changed meanwhile, as they were at the start (some may repeat an entry above).
       encoder.startRepeats();
       for (const [key, location] of changed) if (location !== undefined) encoder.add(key, location);
-      return encoder.finish();
+      return { segments: covered, keys, bytes: encoder.finish() };
     });
-    await writeSnapshotFile(this.dir, bytes, this.options.faultInjector);
-    this.counters.snapshotsSaved++;
   }
 
   /** Runs `walk` after any other walk over the index (snapshot, compaction's relocation) ends. */
