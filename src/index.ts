@@ -1,4 +1,5 @@
 // The kvstore library: `import { KVStore } from "kvstore"`.
+export type { BackupReport } from "./engine/backup.ts";
 export * from "./engine/errors.ts";
 export type { ListOptions, Location } from "./engine/keydir.ts";
 export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from "./engine/options.ts";

@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { type BackupReport, writeBackup } from "./backup.ts";
 import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
 import { syncDirectory } from "./directory.ts";
 import {
@@ -73,6 +74,7 @@ export class KVStore {
   private readonly committer: GroupCommitter;
   private closing: Promise<void> | null = null;
   private compaction: Promise<void> | null = null;
+  private readonly backups = new Set<Promise<BackupReport>>();
   private snapshotQueue: Promise<void> = Promise.resolve();
   private indexWalk: Promise<void> = Promise.resolve();
   private readonly retired: Segment[] = [];
@@ -221,6 +223,36 @@ export class KVStore {
     return this.compaction ?? this.startCompaction();
   }
 
+  /**
+   * Copies the store as it is at one instant (writes acknowledged before this call are in it) to
+   * `destDir`, a new or empty directory, while reads and writes go on; see backup.ts. Rejects
+   * with BackupDestinationError or BackupFailedError, leaving nothing at `destDir`.
+   */
+  async backup(destDir: string): Promise<BackupReport> {
+    this.assertOpen();
+    // Compaction deletes the sealed segments a backup links or copies, so the two never overlap:
+    // a backup starts only when no compaction is set, and a compaction set while backups run
+    // waits for them in runCompaction before it touches a file. (Registering a backup while
+    // one is set could deadlock: that compaction would wait for it, and it for the compaction.)
+    while (this.compaction !== null) await this.compaction.catch(() => {});
+    this.assertOpen();
+    const run = writeBackup(
+      {
+        dir: this.dir,
+        logger: this.options.logger,
+        faults: this.options.faultInjector,
+        captureIndex: () => this.captureIndex(),
+      },
+      destDir,
+    );
+    this.backups.add(run);
+    try {
+      return await run;
+    } finally {
+      this.backups.delete(run);
+    }
+  }
+
   /** Saves index.snapshot now (writes queued before this call are included). */
   saveSnapshot(): Promise<void> {
     try {
@@ -275,6 +307,7 @@ export class KVStore {
   private async closeOnce(): Promise<void> {
     this.committer.flushNow();
     await this.compaction?.catch(() => {});
+    await Promise.allSettled(this.backups);
     this.committer.stop();
     this.deleteRetiredNow();
     try {
@@ -354,6 +387,8 @@ export class KVStore {
 
   private async runCompaction(): Promise<void> {
     await nextTurn();
+    // Backups under way may still link or copy the segments this would delete (see backup()).
+    await Promise.allSettled(this.backups);
     if (this.closing !== null) return;
     this.deleteRetiredNow();
     if (this.retired.length > 0) {
