@@ -1,4 +1,9 @@
-import { InvalidKeyError, StoreClosedError, ValueTooLargeError } from "../../index.ts";
+import {
+  BackupDestinationError,
+  InvalidKeyError,
+  StoreClosedError,
+  ValueTooLargeError,
+} from "../../index.ts";
 
 /** An error the client caused or must know about, answered as `{ "error": message }` with `status`. */
 export class HttpError extends Error {
@@ -29,6 +34,7 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof HttpError) return { status: error.status, message, unexpected: false };
   if (error instanceof InvalidKeyError) return { status: 400, message, unexpected: false };
+  if (error instanceof BackupDestinationError) return { status: 400, message, unexpected: false };
   if (error instanceof ValueTooLargeError) return { status: 413, message, unexpected: false };
   if (error instanceof StoreClosedError) {
     return { status: 503, message: "the server is shutting down", unexpected: false };
