@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import {
+  appendFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -10,7 +11,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import {
   BackupDestinationError,
   BackupFailedError,
@@ -268,6 +269,24 @@ describe("backup", () => {
       for (const name of filesIn(dest))
         expect({ name, links: statSync(join(dest, name)).nlink }).toEqual({ name, links: 1 });
       expect(await openBackup(dest)).toEqual(dump(store));
+      await store.close();
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    "copies, not links, a sealed segment whose file runs past what the store wrote",
+    async () => {
+      const { dir, store } = await storeWithDataSet();
+      // As a write whose cut-back failed leaves it: bytes the store does not count.
+      const sealed = join(dir, filesIn(dir).find((name) => name.startsWith("segment-")) as string);
+      appendFileSync(sealed, "garbage past the last record");
+      const dest = freshDestination();
+      await store.backup(dest);
+      const copy = join(dest, basename(sealed));
+      expect(statSync(copy).ino).not.toBe(statSync(sealed).ino);
+      expect(statSync(copy).size).toBe(statSync(sealed).size - "garbage past the last record".length);
+      expect(await openBackup(dest)).toEqual(dumpOf(expectedData()));
       await store.close();
     },
     TIMEOUT_MS,
