@@ -1,4 +1,5 @@
 // The kvstore library: `import { KVStore } from "kvstore"`.
+export type { BackupReport } from "./engine/backup.ts";
 export * from "./engine/errors.ts";
 export type { FileSystem, OpenMode } from "./engine/file-system.ts";
 export type { ListOptions, Location } from "./engine/keydir.ts";

@@ -9,6 +9,7 @@ export type CommandName =
   | "stats"
   | "compact"
   | "check"
+  | "backup"
   | "help"
   | "version";
 
@@ -52,7 +53,7 @@ Flags, each with an environment variable (a flag wins over its variable):
   command({
     name: "repl",
     usage: "repl",
-    summary: "interactive shell (set, get, delete, list, stats, compact)",
+    summary: "interactive shell (set, get, delete, list, stats, compact, backup)",
     details: `Opens the data directory and reads commands, one a line; type help inside for the list.
 In a terminal it offers line editing, history (kept in DIR/.repl_history) and tab completion.
 With piped input it prints only the replies, so a transcript can be compared with diff.`,
@@ -119,6 +120,18 @@ Exits 1 if anything is corrupt. With --json, prints the report as one JSON objec
     minArgs: 0,
     maxArgs: 0,
     flags: ["--json"],
+  }),
+  command({
+    name: "backup",
+    usage: "backup DEST",
+    summary: "copy the store to DEST, a new or empty directory",
+    details: `Writes a copy of the data that opens as a store (kvstore --data-dir DEST ...) and passes
+check. DEST must not exist or be an empty directory, and its parent must exist. Sealed segments
+are hard-linked when DEST is on the same file system, copied otherwise; if the backup fails,
+nothing is left at DEST. Like the other commands it takes the data directory's lock: to back up
+a running server, use POST /admin/backup.`,
+    minArgs: 1,
+    maxArgs: 1,
   }),
   command({
     name: "help",

@@ -1,5 +1,6 @@
 // The commands for scripts: each opens the store, does one thing, closes it and returns an exit code.
 import { ExitCode } from "./exit-code.ts";
+import { formatBackupReport } from "./format-backup.ts";
 import { formatStats } from "./format-stats.ts";
 import { withStore } from "./open-store.ts";
 import { printError, writeStdout } from "./output.ts";
@@ -46,5 +47,11 @@ export async function statsCommand(dataDir: string, json: boolean): Promise<Exit
 export async function compactCommand(dataDir: string): Promise<ExitCode> {
   await withStore(dataDir, "existing", (store) => store.compact());
   await writeStdout("Compaction finished\n");
+  return ExitCode.success;
+}
+
+export async function backupCommand(dataDir: string, destination: string): Promise<ExitCode> {
+  const report = await withStore(dataDir, "existing", (store) => store.backup(destination));
+  await writeStdout(`${formatBackupReport(report)}\n`);
   return ExitCode.success;
 }

@@ -4,6 +4,7 @@ import { findCommand } from "./commands.ts";
 import { ExitCode } from "./exit-code.ts";
 import { commandHelp, generalHelp } from "./help.ts";
 import {
+  backupCommand,
   compactCommand,
   deleteCommand,
   getCommand,
@@ -67,6 +68,8 @@ async function dispatch(argv: readonly string[], env: Env): Promise<ExitCode> {
       return compactCommand(dataDir);
     case "check":
       return checkCommand(dataDir, json);
+    case "backup":
+      return backupCommand(dataDir, first);
     case "help":
       return printHelp(args[0]);
     case "version":

@@ -132,3 +132,32 @@ export class DiskFullError extends KVStoreError {
 export function describeCause(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
+
+/** A backup's destination cannot be used (it must be a new or empty directory); nothing was written. */
+export class BackupDestinationError extends KVStoreError {
+  override readonly code = "BACKUP_DESTINATION";
+  override name = "BackupDestinationError";
+  constructor(
+    readonly destination: string,
+    problem: string,
+  ) {
+    super(`cannot back up to ${destination}: ${problem}`);
+  }
+}
+
+/**
+ * A backup failed part-way (e.g. ENOSPC, EIO). Nothing was left at the destination and the store
+ * goes on as before. `reason` names the cause without any path but the destination's; `cause`
+ * holds the original error.
+ */
+export class BackupFailedError extends KVStoreError {
+  override readonly code = "BACKUP_FAILED";
+  override name = "BackupFailedError";
+  constructor(
+    readonly destination: string,
+    readonly reason: string,
+    cause: unknown,
+  ) {
+    super(`backup to ${destination} failed (${reason}); nothing was left there`, { cause });
+  }
+}

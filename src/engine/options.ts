@@ -19,8 +19,10 @@ export interface Logger {
 
 /**
  * The points where a test can make the engine fail, as a crash or an I/O error would there:
- * the group commit's write(2) and fsync, the snapshot's temp file, and each step of compaction
- * (see compaction.ts for why each is safe to crash after).
+ * the group commit's write(2) and fsync, the snapshot's temp file, each step of compaction
+ * (see compaction.ts for why each is safe to crash after), and a backup's hard link of a segment
+ * and each write of a segment it copies (throwing an error with code EXDEV at "backup:link"
+ * makes the backup copy the segment, as it does across file systems).
  */
 export const FAULT_POINTS = [
   "write",
@@ -30,6 +32,8 @@ export const FAULT_POINTS = [
   "compaction:output-renamed",
   "compaction:relocated",
   "compaction:input-deleted",
+  "backup:link",
+  "backup:write",
 ] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 

@@ -42,6 +42,14 @@ export interface DecodedSnapshot {
   repeats: { keys: string[]; locations: Location[] };
 }
 
+/** A snapshot of the index at one instant, encoded, with what it covered at that instant. */
+export interface EncodedSnapshot {
+  /** Every segment, oldest first, with its length at the instant; the last is the active one. */
+  segments: CoveredSegment[];
+  keys: number;
+  bytes: Uint8Array;
+}
+
 /** CRC-32 of the last (up to) 4 KiB before `coveredLength` of a segment's bytes. */
 export function tailCrc(
   segmentBytes: (offset: number, length: number) => Uint8Array,

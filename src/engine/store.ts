@@ -1,3 +1,4 @@
+import { type BackupReport, writeBackup } from "./backup.ts";
 import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
 import { DiskSpace } from "./disk-space.ts";
 import {
@@ -17,7 +18,7 @@ import { copyValue, encodeRecord, HEADER_BYTES, Op, RECORD_OVERHEAD, recordLengt
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import { Segment } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
-import { SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
+import { type EncodedSnapshot, SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
 import { StorageFailure } from "./storage-failure.ts";
 import { GroupCommitter, type WriteBatch } from "./writer.ts";
 
@@ -86,6 +87,7 @@ export class KVStore {
   private readonly space: DiskSpace;
   private closing: Promise<void> | null = null;
   private compaction: Promise<void> | null = null;
+  private readonly backups = new Set<Promise<BackupReport>>();
   private snapshotQueue: Promise<void> = Promise.resolve();
   private indexWalk: Promise<void> = Promise.resolve();
   private readonly retired: Segment[] = [];
@@ -247,6 +249,36 @@ export class KVStore {
     return this.compaction ?? this.startCompaction();
   }
 
+  /**
+   * Copies the store as it is at one instant (writes acknowledged before this call are in it) to
+   * `destDir`, a new or empty directory, while reads and writes go on; see backup.ts. Rejects
+   * with BackupDestinationError or BackupFailedError, leaving nothing at `destDir`.
+   */
+  async backup(destDir: string): Promise<BackupReport> {
+    this.assertOpen();
+    // Compaction deletes the sealed segments a backup links or copies, so the two never overlap:
+    // a backup starts only when no compaction is set, and a compaction set while backups run
+    // waits for them in runCompaction before it touches a file. (Registering a backup while
+    // one is set could deadlock: that compaction would wait for it, and it for the compaction.)
+    while (this.compaction !== null) await this.compaction.catch(() => {});
+    this.assertOpen();
+    const run = writeBackup(
+      {
+        dir: this.dir,
+        logger: this.options.logger,
+        faults: this.options.faultInjector,
+        captureIndex: () => this.captureIndex(),
+      },
+      destDir,
+    );
+    this.backups.add(run);
+    try {
+      return await run;
+    } finally {
+      this.backups.delete(run);
+    }
+  }
+
   /** Saves index.snapshot now (writes queued before this call are included). */
   saveSnapshot(): Promise<void> {
     try {
@@ -308,6 +340,7 @@ export class KVStore {
   private async closeOnce(): Promise<void> {
     this.committer.flushNow();
     await this.compaction?.catch(() => {});
+    await Promise.allSettled(this.backups);
     this.committer.stop();
     this.deleteRetiredNow();
     try {
@@ -402,6 +435,8 @@ export class KVStore {
 
   private async runCompaction(): Promise<void> {
     await nextTurn();
+    // Backups under way may still link or copy the segments this would delete (see backup()).
+    await Promise.allSettled(this.backups);
     if (this.closing !== null) return;
     this.deleteRetiredNow();
     if (this.retired.length > 0) {
@@ -527,12 +562,22 @@ export class KVStore {
     return run;
   }
 
-  /**
-   * Saves the index as it is when this starts, written out a slice at a time. Writes that come
-   * meanwhile are watched: a key they change is saved with the location it had at the start.
-   */
+  /** Saves the index as it is when this starts (see `captureIndex`) to index.snapshot. */
   private async writeSnapshot(): Promise<void> {
-    const bytes = await this.exclusiveIndexWalk(async () => {
+    const { bytes } = await this.captureIndex(() => {
+      this.bytesSinceSnapshot = 0;
+    });
+    await writeSnapshotFile(this.options.fileSystem, this.dir, bytes, this.options.faultInjector);
+    this.counters.snapshotsSaved++;
+  }
+
+  /**
+   * Encodes the index as it is when this starts, a slice at a time. Writes that come meanwhile
+   * are watched: a key they change is encoded with the location it had at the start. `atStart`
+   * runs at that instant.
+   */
+  private captureIndex(atStart: () => void = () => {}): Promise<EncodedSnapshot> {
+    return this.exclusiveIndexWalk(async () => {
       this.committer.flushNow();
       // The start: every write so far is in the files and fsynced; the segment lengths saved
       // here are what the index below describes.
@@ -544,8 +589,9 @@ export class KVStore {
           coveredLength: segment.size,
           tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
         }));
-      this.bytesSinceSnapshot = 0;
-      const encoder = new SnapshotEncoder(covered, this.keydir.size);
+      atStart();
+      const keys = this.keydir.size;
+      const encoder = new SnapshotEncoder(covered, keys);
       this.keydir.startWatching();
       let changed: Map<string, Location | undefined>;
       try {
@@ -564,10 +610,8 @@ export class KVStore {
       // Keys changed meanwhile, as they were at the start (some may repeat an entry above).
       encoder.startRepeats();
       for (const [key, location] of changed) if (location !== undefined) encoder.add(key, location);
-      return encoder.finish();
+      return { segments: covered, keys, bytes: encoder.finish() };
     });
-    await writeSnapshotFile(this.options.fileSystem, this.dir, bytes, this.options.faultInjector);
-    this.counters.snapshotsSaved++;
   }
 
   /** Runs `walk` after any other walk over the index (snapshot, compaction's relocation) ends. */

@@ -138,6 +138,35 @@ export const SnapshotReport = t.Object(
   { description: "index.snapshot was written and fsynced" },
 );
 
+export const BackupRequest = t.Object(
+  {
+    path: t.String({
+      description:
+        "Absolute path on the server of the backup directory: it must not exist or be empty, and its " +
+        "parent must exist.",
+      minLength: 1,
+      examples: ["/var/backups/kvstore/2026-01-31"],
+      error: "path must be a non-empty string",
+    }),
+  },
+  { error: 'the body must be JSON like {"path": "/var/backups/kvstore/2026-01-31"}' },
+);
+
+export const BackupReport = t.Object(
+  {
+    path: t.String({ description: "The backup directory.", examples: ["/var/backups/kvstore/2026-01-31"] }),
+    keys: Type.Integer({ description: "Keys in the backup.", minimum: 0, examples: [1000] }),
+    segments: Type.Integer({ description: "Segment files in the backup.", minimum: 0, examples: [3] }),
+    bytes: Type.Integer({
+      description: "Bytes of the backup's files, index.snapshot included.",
+      minimum: 0,
+      examples: [201326592],
+    }),
+    duration_ms: t.Number({ minimum: 0, examples: [412.7] }),
+  },
+  { description: "The backup is complete, fsynced and in place" },
+);
+
 /** A raw request or response body: any bytes. */
 export const binaryContent = {
   "application/octet-stream": { schema: { type: "string", format: "binary" } },

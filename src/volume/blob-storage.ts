@@ -1,4 +1,4 @@
-import type { KVStore, KVStoreStats, ListOptions, ValueLocation } from "../index.ts";
+import type { BackupReport, KVStore, KVStoreStats, ListOptions, ValueLocation } from "../index.ts";
 import { etagOf, etagOfFileRange } from "./etag.ts";
 
 /** What a PUT answers: the JSON shape of the original mini-kvstore API. */
@@ -78,6 +78,11 @@ export class BlobStorage {
   /** Rewrites live blobs into fresh segments and deletes the old ones (see KVStore.compact). */
   compact(): Promise<void> {
     return this.store.compact();
+  }
+
+  /** Copies the volume as it is now to `destDir`, a new or empty directory (see KVStore.backup). */
+  backup(destDir: string): Promise<BackupReport> {
+    return this.store.backup(destDir);
   }
 
   saveSnapshot(): Promise<void> {

@@ -33,6 +33,7 @@ const documentedOperations = [
   "delete /blobs/{key}",
   "post /admin/compact",
   "post /admin/snapshot",
+  "post /admin/backup",
 ].sort();
 
 async function openApiDocument(): Promise<Document> {

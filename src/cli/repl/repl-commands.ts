@@ -1,4 +1,5 @@
 import type { KVStore } from "../../index.ts";
+import { formatBackupReport } from "../format-backup.ts";
 import { formatStats } from "../format-stats.ts";
 import { tokenize } from "./tokenize.ts";
 
@@ -6,6 +7,8 @@ import { tokenize } from "./tokenize.ts";
 export interface ReplStep {
   /** Writes may overlap the writes before them; any other command first waits for those to finish. */
   readonly isWrite: boolean;
+  /** The next command waits until this one has finished. */
+  readonly holdsLaterCommands: boolean;
   readonly quits: boolean;
   /** Starts the command at once (so it sees every write started before it); resolves to the reply. */
   execute(store: KVStore): Promise<string | undefined>;
@@ -18,6 +21,7 @@ interface ReplCommand {
   readonly minArgs: number;
   readonly maxArgs: number;
   readonly isWrite?: boolean;
+  readonly holdsLaterCommands?: boolean;
   readonly quits?: boolean;
   run(store: KVStore, args: string[]): string | undefined | Promise<string | undefined>;
 }
@@ -90,6 +94,18 @@ const replCommands: readonly ReplCommand[] = [
     },
   },
   {
+    names: ["backup"],
+    usage: "backup DEST",
+    description: "copy the store to DEST, a new or empty directory",
+    minArgs: 1,
+    maxArgs: 1,
+    // Its instant comes after it starts: a write typed after it must not slip in.
+    holdsLaterCommands: true,
+    async run(store, [destination = ""]) {
+      return formatBackupReport(await store.backup(destination));
+    },
+  },
+  {
     names: ["help"],
     usage: "help",
     description: "show this help",
@@ -120,7 +136,7 @@ const commandsByName = new Map(
 export const replCommandNames: readonly string[] = [...commandsByName.keys()];
 
 function reply(text: string | undefined): ReplStep {
-  return { isWrite: false, quits: false, execute: async () => text };
+  return { isWrite: false, holdsLaterCommands: false, quits: false, execute: async () => text };
 }
 
 function describe(error: unknown): string {
@@ -144,6 +160,7 @@ export function planLine(line: string): ReplStep {
   }
   return {
     isWrite: command.isWrite ?? false,
+    holdsLaterCommands: command.holdsLaterCommands ?? false,
     quits: command.quits ?? false,
     async execute(store) {
       try {

@@ -61,6 +61,7 @@ export async function runRepl(dataDir: string): Promise<ExitCode> {
         if (!step.isWrite || replies.isFull) await replies.drain();
         if (stopping) break;
         replies.add(step.execute(store));
+        if (step.holdsLaterCommands) await replies.drain();
         quitCommand = step.quits;
         if (quitCommand) break;
       }

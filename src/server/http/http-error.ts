@@ -1,5 +1,6 @@
 import { errorCode } from "../../engine/file-system.ts";
 import {
+  BackupDestinationError,
   DiskFullError,
   InvalidKeyError,
   StorageFailedError,
@@ -36,6 +37,7 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof HttpError) return { status: error.status, message, unexpected: false };
   if (error instanceof InvalidKeyError) return { status: 400, message, unexpected: false };
+  if (error instanceof BackupDestinationError) return { status: 400, message, unexpected: false };
   if (error instanceof ValueTooLargeError) return { status: 413, message, unexpected: false };
   // The engine logged these with their file paths; the client gets what it needs without them.
   if (error instanceof DiskFullError) return { status: 507, message: error.message, unexpected: false };

@@ -1,9 +1,10 @@
+import { isAbsolute } from "node:path";
 import { Elysia, type Static } from "elysia";
 import { errorCode } from "../../engine/file-system.ts";
 import { DiskFullError, StorageFailedError } from "../../index.ts";
 import type { BlobStorage } from "../../volume/blob-storage.ts";
 import { HttpError } from "../http/http-error.ts";
-import { CompactionReport, ErrorBody, SnapshotReport } from "../schemas.ts";
+import { BackupReport, BackupRequest, CompactionReport, ErrorBody, SnapshotReport } from "../schemas.ts";
 
 export function adminRoutes(storage: BlobStorage) {
   const compact = async (): Promise<Static<typeof CompactionReport>> => {
@@ -34,6 +35,18 @@ export function adminRoutes(storage: BlobStorage) {
     return { status: "saved", keys: stats.numKeys, snapshots_saved: stats.snapshotsSaved };
   };
 
+  const backup = async ({
+    body,
+  }: {
+    body: Static<typeof BackupRequest>;
+  }): Promise<Static<typeof BackupReport>> => {
+    // Relative to what? The server's working directory is nothing a client should rely on.
+    if (!isAbsolute(body.path)) throw new HttpError(400, `path must be absolute, got ${body.path}`);
+    const report = await storage.backup(body.path);
+    const { path, keys, segments, bytes, durationMs } = report;
+    return { path, keys, segments, bytes, duration_ms: durationMs };
+  };
+
   return new Elysia({ name: "kvstore/admin" })
     .post("/admin/compact", compact, {
       response: { 200: CompactionReport, 500: ErrorBody, 503: ErrorBody, 507: ErrorBody },
@@ -54,6 +67,23 @@ export function adminRoutes(storage: BlobStorage) {
         tags: ["operations"],
         summary: "Save the index snapshot now",
         description: "Writes index.snapshot, so that the next start replays only what came after it.",
+      },
+    })
+    .post("/admin/backup", backup, {
+      // JSON whatever the Content-Type: `curl -d` sends form encoding unless told otherwise.
+      parse: "json",
+      body: BackupRequest,
+      response: { 200: BackupReport, 400: ErrorBody, 500: ErrorBody, 503: ErrorBody },
+      detail: {
+        tags: ["operations"],
+        summary: "Back up the store while it serves",
+        description:
+          "Copies the store as it is when the request arrives (every write answered before is in it) to " +
+          "a directory on the server, while reads and writes go on; answers once the backup is fsynced " +
+          "and in place. Sealed segments are hard-linked when the directory is on the same file system. " +
+          "The backup opens as a store (`kvstore --data-dir PATH ...`) and passes `kvstore check`. " +
+          "400 if the path is not absolute, its parent does not exist, or it exists and is not an empty " +
+          "directory; 500 if writing fails (e.g. the disk is full), in which case nothing is left there.",
       },
     });
 }
