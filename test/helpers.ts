@@ -1,22 +1,19 @@
 // Helpers shared by the test files: temp directories, loggers that record, keys and values.
-import { afterEach } from "bun:test";
+import { onTestFinished } from "bun:test";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "../src/index.ts";
 
-const made: string[] = [];
-
-/** A fresh empty directory, removed after the current test. */
+/**
+ * A fresh empty directory, removed after the current test. (A top-level afterEach here would
+ * serve only the first test file that imports this module: bun test loads it once per run.)
+ */
 export function tempDir(prefix = "kvstore-test"): string {
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
-  made.push(dir);
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
-
-afterEach(() => {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
 
 /** A logger that keeps every line, for asserting what recovery reported. */
 export function recordingLogger(): Logger & { lines: string[] } {
