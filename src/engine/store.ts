@@ -29,7 +29,8 @@ export interface KVStoreStats {
   deadBytes: number;
   activeSegmentId: number;
   oldestSegmentId: number;
-  /** Damaged records found on open (skipped in the middle of a segment, or a torn tail). */
+  /** Damaged records found on open (skipped in the middle of a segment, or a torn tail), and
+   * segments that lost bytes index.snapshot covered. */
   corruptRecords: number;
   /** Bytes cut off torn segment tails on open. */
   truncatedBytes: number;

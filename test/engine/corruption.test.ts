@@ -132,6 +132,29 @@ describe("recovery from damage", () => {
     }
   });
 
+  it("opens a store whose segment lost bytes index.snapshot covered, and says so", async () => {
+    const dir = tempDir();
+    const store = await KVStore.open(dir, { logger: silentLogger });
+    await store.set("k", "first");
+    const segment = join(dir, segmentFileName(1));
+    const lastRecordAt = statSync(segment).size;
+    await store.set("k", "second");
+    await store.close();
+    const covered = statSync(segment).size;
+    truncateSync(segment, lastRecordAt); // a whole record gone: no torn tail to notice
+
+    const logger = recordingLogger();
+    const reopened = await KVStore.open(dir, { logger });
+    expect(text(reopened.get("k"))).toBe("first"); // all that is left
+    expect(reopened.stats().corruptRecords).toBe(1);
+    const errors = logger.lines.filter((line) => line.startsWith("error: "));
+    expect(errors).toEqual([
+      `error: ${segmentFileName(1)} is ${lastRecordAt} bytes but index.snapshot covered ${covered} ` +
+        `fsynced bytes of it: ${covered - lastRecordAt} bytes of acknowledged writes are lost`,
+    ]);
+    await reopened.close();
+  });
+
   it("throws CorruptionError when a value is damaged after open", async () => {
     const dir = tempDir();
     const store = await KVStore.open(dir, { logger: silentLogger });
