@@ -1,4 +1,4 @@
-import { InvalidKeyError, StoreClosedError, ValueTooLargeError } from "../../index.ts";
+import { CorruptionError, InvalidKeyError, StoreClosedError, ValueTooLargeError } from "../../index.ts";
 
 /** An error the client caused or must know about, answered as `{ "error": message }` with `status`. */
 export class HttpError extends Error {
@@ -30,6 +30,12 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
   if (error instanceof HttpError) return { status: error.status, message, unexpected: false };
   if (error instanceof InvalidKeyError) return { status: 400, message, unexpected: false };
   if (error instanceof ValueTooLargeError) return { status: 413, message, unexpected: false };
+  if (error instanceof CorruptionError) {
+    // Its message names the segment file: that goes to the log, not to the client.
+    const message =
+      "corrupt record: the stored blob is damaged and cannot be sent; the server log names the file";
+    return { status: 500, message, unexpected: true };
+  }
   if (error instanceof StoreClosedError) {
     return { status: 503, message: "the server is shutting down", unexpected: false };
   }
