@@ -5,6 +5,7 @@ export type { FileSystem, OpenMode } from "./engine/file-system.ts";
 export type { ListOptions, Location } from "./engine/keydir.ts";
 export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from "./engine/options.ts";
 export { consoleLogger, FAULT_POINTS, silentLogger } from "./engine/options.ts";
+export { RecordCrc } from "./engine/record.ts";
 export { KVStore, type KVStoreStats, type ValueLocation } from "./engine/store.ts";
 export {
   type DamagedRegion,

@@ -1,17 +1,23 @@
 // Helpers shared by the test files: temp directories, loggers that record, keys and values.
-import { onTestFinished } from "bun:test";
+import { afterAll, onTestFinished } from "bun:test";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "../src/index.ts";
 
 /**
- * A fresh empty directory, removed after the current test. (A top-level afterEach here would
- * serve only the first test file that imports this module: bun test loads it once per run.)
+ * A fresh empty directory, removed after the current test, or after the test file when made
+ * outside a test. (A top-level afterEach here would serve only the first test file that
+ * imports this module: bun test loads it once per run.)
  */
 export function tempDir(prefix = "kvstore-test"): string {
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    onTestFinished(remove);
+  } catch {
+    afterAll(remove);
+  }
   return dir;
 }
 

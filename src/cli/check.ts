@@ -9,6 +9,8 @@ function describeSnapshot({ status, detail }: VerifyReport["snapshot"]): string 
     absent: "absent (open replays every segment)",
     ok: "ok",
     stale: "stale, older than the segments (open ignores it and replays; not an error)",
+    ahead:
+      "AHEAD of the segments, which lost acknowledged writes (open logs an error and replays what is left)",
     corrupt: "CORRUPT (open ignores it and replays)",
     disagrees: "DISAGREES with the segments",
   }[status];
@@ -34,7 +36,11 @@ function formatReport(report: VerifyReport): string {
   }
   lines.push(`  index.snapshot: ${describeSnapshot(report.snapshot)}`);
   for (const region of report.damaged) {
-    const what = region.tail ? "torn tail, which the next open cuts off" : "skipped by every open";
+    const what = region.lost
+      ? "acknowledged writes lost"
+      : region.tail
+        ? "torn tail, which the next open cuts off"
+        : "skipped by every open";
     lines.push(
       `  DAMAGED ${region.file} at offset ${region.offset}, ${region.length} bytes: ${region.reason} (${what})`,
     );

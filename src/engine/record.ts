@@ -104,6 +104,25 @@ export function copyValue(source: Uint8Array, at: number, length: number): Uint8
   return source.slice(valueStart, valueStart + valueBytes);
 }
 
+/**
+ * A record's CRC computed a piece at a time, for a value too large to read whole: `add` every
+ * byte of the record before its CRC, in order (header, key, then the value in pieces of any
+ * size: CRC-32 continues from the seed it is given), then ask whether it `matches` the
+ * `STORED_BYTES` stored after the value.
+ */
+export class RecordCrc {
+  static readonly STORED_BYTES = CRC_BYTES;
+  private crc = 0;
+
+  add(bytes: Uint8Array): void {
+    this.crc = Bun.hash.crc32(bytes, this.crc);
+  }
+
+  matches(stored: Uint8Array): boolean {
+    return stored.length === CRC_BYTES && readU32(stored, 0) === this.crc;
+  }
+}
+
 function hasMagic(source: Uint8Array, at: number): boolean {
   return source[at] === MAGIC_0 && source[at + 1] === MAGIC_1;
 }

@@ -39,11 +39,17 @@ export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredS
   removeLeftovers(fs, dir, logger);
   cutRejectedTails(fs, dir, logger);
   const ids = listSegmentIds(fs, dir);
-  const snapshot = usableSnapshot(fs, dir, ids, logger);
+  const bytes = readSnapshotFile(fs, dir);
+  const decoded = bytes === null ? null : decodeSnapshot(bytes);
+  // Such a snapshot is ignored below, like any that does not match; but what it covered had
+  // been acknowledged, and the replay can only serve what is left (older values, deleted keys).
+  const lost = decoded === null || typeof decoded === "string" ? [] : shortSegments(fs, dir, ids, decoded);
+  for (const short of lost) logger.error(describeLoss(short));
+  const snapshot = decoded === null ? "absent" : usableSnapshot(fs, dir, ids, decoded, logger);
   const state: RecoveredState = {
     keydir: typeof snapshot === "string" ? new KeyDir() : KeyDir.fromSnapshot(snapshot),
     segments: [],
-    corruptRecords: 0,
+    corruptRecords: lost.length,
     truncatedBytes: 0,
     snapshot: snapshot === "absent" ? "absent" : typeof snapshot === "string" ? "ignored" : "loaded",
     replayedBytes: 0,
@@ -61,20 +67,59 @@ export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredS
   return state;
 }
 
-/** The snapshot if it can be trusted with these segment files; otherwise "absent" or why not. */
+/**
+ * The snapshot if it can be trusted with these segment files; otherwise why not. `decoded` is
+ * what decoding index.snapshot gave: the snapshot, or why it is damaged.
+ */
 function usableSnapshot(
   fs: FileSystem,
   dir: string,
   ids: number[],
+  decoded: DecodedSnapshot | string,
   logger: Logger,
 ): DecodedSnapshot | string {
-  const bytes = readSnapshotFile(fs, dir);
-  if (bytes === null) return "absent";
-  const snapshot = decodeSnapshot(bytes);
-  const problem = typeof snapshot === "string" ? snapshot : mismatch(fs, dir, ids, snapshot);
-  if (problem === null) return snapshot;
+  const problem = typeof decoded === "string" ? decoded : mismatch(fs, dir, ids, decoded);
+  if (problem === null) return decoded;
   logger.warn(`ignoring ${SNAPSHOT_FILE} (${problem}); replaying every segment`);
   return problem;
+}
+
+/** A segment file that is shorter than index.snapshot covered. */
+export interface ShortSegment {
+  file: string;
+  coveredLength: number;
+  size: number;
+}
+
+/**
+ * The segments that no longer hold every byte `snapshot` covered. A snapshot covers only bytes
+ * that were fsynced, and nothing cuts a segment back below that (a failed write is cut back to
+ * where it began, after every fsynced byte; a torn tail lies after them too), so a shorter
+ * segment has lost acknowledged writes: not a stale snapshot but damage. A covered segment that
+ * is gone altogether is a compaction's input, deleted after its records were copied.
+ */
+export function shortSegments(
+  fs: FileSystem,
+  dir: string,
+  ids: number[],
+  snapshot: DecodedSnapshot,
+): ShortSegment[] {
+  const onDisk = new Set(ids);
+  const short: ShortSegment[] = [];
+  for (const { id, coveredLength } of snapshot.segments) {
+    if (!onDisk.has(id)) continue;
+    const file = segmentFileName(id);
+    const size = fs.size(join(dir, file));
+    if (size < coveredLength) short.push({ file, coveredLength, size });
+  }
+  return short;
+}
+
+function describeLoss({ file, coveredLength, size }: ShortSegment): string {
+  return (
+    `${file} is ${size} bytes but ${SNAPSHOT_FILE} covered ${coveredLength} fsynced bytes of it: ` +
+    `${coveredLength - size} bytes of acknowledged writes are lost`
+  );
 }
 
 /** Why the snapshot does not describe these segment files, or null if it does. */

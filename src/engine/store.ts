@@ -33,7 +33,8 @@ export interface KVStoreStats {
   deadBytes: number;
   activeSegmentId: number;
   oldestSegmentId: number;
-  /** Damaged records found on open (skipped in the middle of a segment, or a torn tail). */
+  /** Damaged records found on open (skipped in the middle of a segment, or a torn tail), and
+   * segments that lost bytes index.snapshot covered. */
   corruptRecords: number;
   /** Bytes cut off torn segment tails on open. */
   truncatedBytes: number;
@@ -66,6 +67,9 @@ export interface ValueLocation {
   path: string;
   offset: number;
   length: number;
+  /** Where the value's record starts: its header and key are the bytes from here to `offset`,
+   * and its CRC (`RecordCrc`) the 4 bytes after the value. */
+  recordOffset: number;
 }
 
 const textEncoder = new TextEncoder();
@@ -217,8 +221,8 @@ export class KVStore {
 
   /**
    * Where the value of `key` sits on disk, so a server can stream it from the file. The bytes
-   * are not CRC-checked here (`get()` checks them), and a compaction that finishes later may
-   * delete the file: open it at once.
+   * are not CRC-checked here (check them with `RecordCrc` before sending them), and a
+   * compaction that finishes later may delete the file: open it at once.
    */
   locateValue(key: string): ValueLocation | null {
     this.assertOpen();
@@ -232,6 +236,7 @@ export class KVStore {
       path: segment.path,
       offset: location.offset + HEADER_BYTES + keyBytes,
       length: location.length - RECORD_OVERHEAD - keyBytes,
+      recordOffset: location.offset,
     };
   }
 

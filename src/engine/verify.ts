@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { listLeftovers, listSegmentIds } from "./directory.ts";
 import { readFileRange, realFileSystem } from "./file-system.ts";
 import { KeyDir } from "./keydir.ts";
-import { mismatch, replayRecords } from "./recovery.ts";
+import { mismatch, replayRecords, type ShortSegment, shortSegments } from "./recovery.ts";
 import { segmentFileName } from "./segment.ts";
-import { decodeSnapshot, readSnapshotFile, SNAPSHOT_FILE } from "./snapshot.ts";
+import { type DecodedSnapshot, decodeSnapshot, readSnapshotFile, SNAPSHOT_FILE } from "./snapshot.ts";
 
 export interface DamagedRegion {
   file: string;
@@ -14,6 +14,9 @@ export interface DamagedRegion {
   reason: string;
   /** A torn tail (nothing valid after it), which open would cut off. */
   tail: boolean;
+  /** Bytes that index.snapshot covered, so fsynced, and the file no longer has: acknowledged
+   * writes are gone, and open serves what is left. */
+  lost: boolean;
 }
 
 export interface SegmentReport {
@@ -30,6 +33,9 @@ export type SnapshotStatus =
   /** Intact but written before the segment files last changed (e.g. before a compaction
    * finished): open would ignore it and replay. Not an error. */
   | "stale"
+  /** Intact, but it covered bytes that a segment no longer has (listed in `damaged`): open
+   * would ignore it, replay what is left and log an error. */
+  | "ahead"
   /** Damaged (bad checksum, bad layout): open would ignore it. */
   | "corrupt"
   /** Intact and matching, yet it gives a different index than a full replay: a bug. */
@@ -69,16 +75,31 @@ export function verify(dir: string): VerifyReport {
     const file = segmentFileName(id);
     const bytes = readFileSync(join(dir, file));
     const replayed = replayRecords(full, id, bytes, 0, (offset, length, reason) =>
-      damaged.push({ file, offset, length, reason, tail: false }),
+      damaged.push({ file, offset, length, reason, tail: false, lost: false }),
     );
     const { validEnd, tail } = replayed;
     if (tail !== null)
-      damaged.push({ file, offset: validEnd, length: bytes.length - validEnd, reason: tail, tail: true });
+      damaged.push({
+        file,
+        offset: validEnd,
+        length: bytes.length - validEnd,
+        reason: tail,
+        tail: true,
+        lost: false,
+      });
     records += replayed.records;
     segments.push({ file, bytes: bytes.length, records: replayed.records });
     totalBytes += bytes.length;
   }
-  const snapshot = checkSnapshot(dir, ids, full);
+  const snapshotBytes = readSnapshotFile(realFileSystem, dir);
+  const decoded = snapshotBytes === null ? null : decodeSnapshot(snapshotBytes);
+  const short =
+    decoded === null || typeof decoded === "string" ? [] : shortSegments(realFileSystem, dir, ids, decoded);
+  for (const { file, coveredLength, size } of short) {
+    const reason = `${SNAPSHOT_FILE} covered ${coveredLength} bytes, the file has ${size}`;
+    damaged.push({ file, offset: size, length: coveredLength - size, reason, tail: false, lost: true });
+  }
+  const snapshot = checkSnapshot(dir, ids, decoded, short, full);
   return {
     dir,
     ok: damaged.length === 0 && snapshot.status !== "corrupt" && snapshot.status !== "disagrees",
@@ -94,11 +115,19 @@ export function verify(dir: string): VerifyReport {
   };
 }
 
-function checkSnapshot(dir: string, ids: number[], full: KeyDir): VerifyReport["snapshot"] {
-  const bytes = readSnapshotFile(realFileSystem, dir);
-  if (bytes === null) return { status: "absent", detail: null };
-  const snapshot = decodeSnapshot(bytes);
+function checkSnapshot(
+  dir: string,
+  ids: number[],
+  snapshot: DecodedSnapshot | string | null,
+  short: ShortSegment[],
+  full: KeyDir,
+): VerifyReport["snapshot"] {
+  if (snapshot === null) return { status: "absent", detail: null };
   if (typeof snapshot === "string") return { status: "corrupt", detail: snapshot };
+  if (short.length > 0) {
+    const files = short.map((segment) => segment.file).join(", ");
+    return { status: "ahead", detail: `${files} lost bytes it covered` };
+  }
   const problem = mismatch(realFileSystem, dir, ids, snapshot);
   if (problem !== null) return { status: "stale", detail: problem };
   // Rebuild the index as open would (snapshot, then what follows it) and compare.

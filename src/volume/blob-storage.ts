@@ -1,5 +1,6 @@
 import type { BackupReport, KVStore, KVStoreStats, ListOptions, ValueLocation } from "../index.ts";
-import { etagOf, etagOfFileRange } from "./etag.ts";
+import { etagOf } from "./etag.ts";
+import { checkStoredValue } from "./stored-value-check.ts";
 
 /** What a PUT answers: the JSON shape of the original mini-kvstore API. */
 export interface BlobMeta {
@@ -10,12 +11,20 @@ export interface BlobMeta {
 }
 
 /**
- * A stored blob, ready to send. Small blobs come as bytes (one positional read); large ones as
- * their place in a segment file, so that the server can stream them without a copy.
+ * A stored blob, ready to send, its record's CRC checked. Small blobs come as bytes (one
+ * positional read); large ones as their place in a segment file, so that the server can stream
+ * them without a copy.
  */
 export type StoredBlob =
   | { size: number; etag: string; bytes: Uint8Array; file?: undefined }
   | { size: number; etag: string; bytes?: undefined; file: ValueLocation };
+
+/** What HEAD and If-None-Match need of a blob; `streamed`: sent from its segment file. */
+export interface BlobSummary {
+  size: number;
+  etag: string;
+  streamed: boolean;
+}
 
 /**
  * Bun sends a file slice with sendfile(2) from 1 MiB up; below that, a read into memory and a
@@ -32,9 +41,10 @@ interface CachedEtag {
 /** A volume: a KVStore of blobs plus the volume id reported to clients. */
 export class BlobStorage {
   /**
-   * Etags of large blobs, which are streamed and so never all in memory at once. An entry is
-   * trusted only while the key still points at the same place on disk: a rewrite, a delete, a
-   * rolled-back write or a compaction moves the value and so invalidates it.
+   * Etags of large blobs, which are streamed and so never all in memory at once, for answers
+   * that send no bytes (HEAD, 304). An entry is trusted only while the key still points at the
+   * same place on disk: a rewrite, a delete, a rolled-back write or a compaction moves the value
+   * and so invalidates it. A damaged blob loses its entry.
    */
   private readonly largeEtags = new Map<string, CachedEtag>();
 
@@ -52,6 +62,11 @@ export class BlobStorage {
     return { key, etag, size: bytes.length, volume_id: this.volumeId };
   }
 
+  /**
+   * The blob under `key`, ready to send. A large one's record is read and its CRC checked on
+   * every call, cached etag or not, so bytes that were damaged since are never sent. Throws
+   * CorruptionError when the record is damaged.
+   */
   read(key: string): StoredBlob | null {
     const file = this.store.locateValue(key);
     if (file === null) return null;
@@ -59,7 +74,23 @@ export class BlobStorage {
       const bytes = this.store.get(key);
       return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), bytes };
     }
-    return { size: file.length, etag: this.largeEtag(key, file), file };
+    return { size: file.length, etag: this.checkLarge(key, file), file };
+  }
+
+  /**
+   * The size and etag of the blob under `key`, for answers that send none of its bytes. A large
+   * blob is read (and checked) only when its etag is not cached.
+   */
+  summary(key: string): BlobSummary | null {
+    const file = this.store.locateValue(key);
+    if (file === null) return null;
+    if (file.length < this.streamFromFileBytes) {
+      const bytes = this.store.get(key);
+      return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), streamed: false };
+    }
+    const cached = this.largeEtags.get(key);
+    const known = cached !== undefined && cached.path === file.path && cached.offset === file.offset;
+    return { size: file.length, etag: known ? cached.etag : this.checkLarge(key, file), streamed: true };
   }
 
   async delete(key: string): Promise<boolean> {
@@ -93,11 +124,15 @@ export class BlobStorage {
     return this.store.close();
   }
 
-  private largeEtag(key: string, file: ValueLocation): string {
-    const cached = this.largeEtags.get(key);
-    if (cached !== undefined && cached.path === file.path && cached.offset === file.offset)
-      return cached.etag;
-    const etag = etagOfFileRange(file);
+  /** Reads a large blob's record, checking its CRC, and caches its etag. */
+  private checkLarge(key: string, file: ValueLocation): string {
+    let etag: string;
+    try {
+      etag = checkStoredValue(file);
+    } catch (error) {
+      this.largeEtags.delete(key);
+      throw error;
+    }
     this.largeEtags.set(key, { path: file.path, offset: file.offset, etag });
     return etag;
   }

@@ -149,6 +149,18 @@ describe("kvstore check", () => {
     expect(check.stdout).toContain("DAMAGED segment-0000000001.dat at offset 60, 4 bytes");
   });
 
+  it("exits 1 when a segment is shorter than index.snapshot covered", async () => {
+    const segment = await storeOfThreeRecords();
+    // Each set closed the store, saving a snapshot that covers all 60 bytes; drop record "c".
+    writeFileSync(segment, readFileSync(segment).subarray(0, 40));
+    const check = await kvstore(inStore("check"));
+    expect(check.exitCode).toBe(1);
+    expect(check.stdout).toContain(
+      "DAMAGED segment-0000000001.dat at offset 40, 20 bytes: index.snapshot covered 60 bytes, the file has 40",
+    );
+    expect(check.stdout).toEndWith("CORRUPT: 1 damaged region\n");
+  });
+
   it("runs beside a process that holds the data directory", async () => {
     await storeOfThreeRecords();
     const holder = Bun.spawn([binaryPath, ...inStore("repl")], {

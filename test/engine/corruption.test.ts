@@ -102,6 +102,59 @@ describe("recovery from damage", () => {
     }
   });
 
+  it("skips a record image inside a damaged value when its record's lengths point past it", async () => {
+    // As above, but records follow the damaged blob: the scan must resume after the blob, where
+    // its header says it ends, not at the tombstone image inside it.
+    const tombstone = new Uint8Array(recordLength(1, 0));
+    encodeRecord(tombstone, 0, Op.Delete, "a", 1, null);
+    const value = seededValue(9, 5400);
+    value.set(tombstone, 200);
+    for (const [damage, at] of [
+      ["magic", 0],
+      ["op", 2],
+      ["value", 11 + 4 + 1000],
+      ["crc", 11 + 4 + 5400],
+    ] as const) {
+      const dir = tempDir();
+      const store = await KVStore.open(dir, { logger: silentLogger });
+      await store.set("a", "acknowledged");
+      const blobAt = statSync(join(dir, segmentFileName(1))).size;
+      await store.set("blob", value);
+      await store.set("after", "intact");
+      await store.close();
+      rmSync(join(dir, "index.snapshot"));
+      flipByte(join(dir, segmentFileName(1)), blobAt + at);
+      const reopened = await KVStore.open(dir, { logger: silentLogger });
+      expect([damage, text(reopened.get("a"))]).toEqual([damage, "acknowledged"]);
+      expect([damage, text(reopened.get("after"))]).toEqual([damage, "intact"]);
+      expect(reopened.stats().corruptRecords).toBe(1);
+      await reopened.close();
+    }
+  });
+
+  it("opens a store whose segment lost bytes index.snapshot covered, and says so", async () => {
+    const dir = tempDir();
+    const store = await KVStore.open(dir, { logger: silentLogger });
+    await store.set("k", "first");
+    const segment = join(dir, segmentFileName(1));
+    const lastRecordAt = statSync(segment).size;
+    await store.set("k", "second");
+    await store.close();
+    const covered = statSync(segment).size;
+    truncateSync(segment, lastRecordAt); // a whole record gone: no torn tail to notice
+
+    const logger = recordingLogger();
+    const reopened = await KVStore.open(dir, { logger });
+    expect(text(reopened.get("k"))).toBe("first"); // all that is left
+    expect(reopened.stats().corruptRecords).toBe(1);
+    const errors = logger.lines.filter((line) => line.startsWith("error: "));
+    expect(errors).toEqual([
+      `error: ${segmentFileName(1)} is ${lastRecordAt} bytes but index.snapshot covered ${covered} ` +
+        `fsynced bytes of it: ${covered - lastRecordAt} bytes of acknowledged writes are lost`,
+    ]);
+    await reopened.close();
+  });
+
   it("throws CorruptionError when a value is damaged after open", async () => {
     const dir = tempDir();
     const store = await KVStore.open(dir, { logger: silentLogger });

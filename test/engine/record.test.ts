@@ -5,6 +5,7 @@ import {
   Op,
   parseRecord,
   RECORD_OVERHEAD,
+  RecordCrc,
   recordLength,
 } from "../../src/engine/record.ts";
 import { bytes, seededValue } from "../helpers.ts";
@@ -105,6 +106,29 @@ describe("record codec", () => {
     inBuffer[26] = (inBuffer[26] as number) ^ 1; // a byte of the value
     expect(copyValue(inBuffer, 10, record.length)).toBe("bad-crc");
     expect(copyValue(inBuffer, 9, record.length)).toBe("bad-magic");
+  });
+
+  it("checks a record's CRC fed a piece at a time, in pieces of any size", () => {
+    const record = encode(Op.Set, "key", seededValue(5, 3000));
+    const crcAt = record.length - RecordCrc.STORED_BYTES;
+    const check = (bytes: Uint8Array, cuts: number[]) => {
+      const crc = new RecordCrc();
+      let from = 0;
+      for (const cut of [...cuts, crcAt]) {
+        crc.add(bytes.subarray(from, cut));
+        from = cut;
+      }
+      return crc.matches(bytes.subarray(crcAt));
+    };
+    for (const cuts of [[], [11, 14], [0, 1, 2, 2, 1000], [11, 14, 15, 2999, 3013]]) {
+      expect([cuts, check(record, cuts)]).toEqual([cuts, true]);
+    }
+    for (const at of [0, 2, 5, 12, 1500, crcAt - 1, crcAt, record.length - 1]) {
+      const damaged = record.slice();
+      damaged[at] = (damaged[at] as number) ^ 0x10;
+      expect([at, check(damaged, [11, 14, 1000])]).toEqual([at, false]);
+    }
+    expect(new RecordCrc().matches(new Uint8Array(3))).toBe(false);
   });
 
   it("rejects reserved op codes and a DELETE that carries a value", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { appendFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
@@ -69,6 +69,35 @@ describe("verify", () => {
     const report = verify(dir);
     expect(report.snapshot.status).toBe("stale");
     expect(report.ok).toBe(true);
+  });
+
+  it("reports a segment shorter than index.snapshot covered as lost durable data", async () => {
+    // The snapshot covers only fsynced bytes: a segment that no longer has them lost writes
+    // that were acknowledged, even when what is left ends on a record boundary.
+    const dir = tempDir();
+    const store = await KVStore.open(dir, options);
+    await store.set("k", "first");
+    const lastRecordAt = statSync(join(dir, segmentFileName(1))).size;
+    await store.set("k", "second");
+    await store.close();
+    const segment = join(dir, segmentFileName(1));
+    const covered = statSync(segment).size;
+    truncateSync(segment, lastRecordAt);
+
+    const report = verify(dir);
+    expect(report.ok).toBe(false);
+    expect(report.damaged).toEqual([
+      {
+        file: segmentFileName(1),
+        offset: lastRecordAt,
+        length: covered - lastRecordAt,
+        reason: `index.snapshot covered ${covered} bytes, the file has ${lastRecordAt}`,
+        tail: false,
+        lost: true,
+      },
+    ]);
+    expect(report.snapshot.status).toBe("ahead");
+    expect(report.snapshot.detail).toContain(segmentFileName(1));
   });
 
   it("reports temp files left by an interrupted compaction", async () => {

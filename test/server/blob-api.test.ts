@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { recordingLogger } from "../helpers.ts";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { recordingLogger, seededValue } from "../helpers.ts";
 import { everyByteValue, openTestApp } from "./app-fixture.ts";
 
 const HELLO = "Hello, World!";
@@ -327,7 +327,7 @@ describe("other errors", () => {
 
   it("answers 500 with the cause, and logs it, when a stored record is damaged", async () => {
     const logger = recordingLogger();
-    const { request, store } = await openTestApp({ logger });
+    const { request, store, dir } = await openTestApp({ logger });
     await request("PUT", "/blobs/fragile", { body: HELLO });
     const location = store.locateValue("fragile");
     if (location === null) throw new Error("the blob was not stored");
@@ -337,10 +337,68 @@ describe("other errors", () => {
 
     const response = await request("GET", "/blobs/fragile");
     expect(response.status).toBe(500);
-    expect(await response.json()).toEqual({ error: expect.stringContaining("corrupt record") });
+    const body = await response.text();
+    expect(JSON.parse(body)).toEqual({ error: expect.stringContaining("corrupt record") });
+    expect(body).not.toContain(dir); // the file is named in the log, not to the client
     expect(logger.lines).toContainEqual(
       expect.stringMatching(/^error: GET \S+\/blobs\/fragile failed: CorruptionError/),
     );
+  });
+
+  it("never sends a large blob that fails its CRC: 500 for GET, Range and HEAD, cached etag or not", async () => {
+    // 3 MiB and a bit: served from the segment file (1 MiB and more) and read in several chunks.
+    const value = seededValue(3, 3 * 1024 * 1024 + 5);
+    const key = "big";
+    const header = 11;
+    const places = {
+      "op byte": -key.length - header + 2,
+      "a key byte": -1,
+      "the first value byte": 0,
+      "a value byte past the first megabyte": 2 * 1024 * 1024 + 3,
+      "the last value byte": value.length - 1,
+      "a CRC byte": value.length + 2,
+    };
+    for (const cached of [false, true]) {
+      for (const [where, at] of Object.entries(places)) {
+        const scenario = `${where}, etag ${cached ? "cached" : "not cached"}`;
+        const logger = recordingLogger();
+        const { request, store, dir } = await openTestApp({ logger });
+        await request("PUT", `/blobs/${key}`, { body: value });
+        if (cached) expect((await request("GET", `/blobs/${key}`)).status).toBe(200);
+        const location = store.locateValue(key);
+        if (location === null) throw new Error("the blob was not stored");
+        const fd = openSync(location.path, "r+");
+        const byte = new Uint8Array(1);
+        readSync(fd, byte, 0, 1, location.offset + at);
+        byte[0] = (byte[0] as number) ^ 0x5a;
+        writeSync(fd, byte, 0, 1, location.offset + at);
+        closeSync(fd);
+
+        if (!cached) {
+          // Without a cached etag, HEAD reads the blob to compute one, and so checks it.
+          const head = await request("HEAD", `/blobs/${key}`);
+          expect({ scenario, head: head.status }).toEqual({ scenario, head: 500 });
+        }
+        const ranges: Record<string, string>[] = [
+          {},
+          { range: "bytes=0-99" },
+          { range: "bytes=2097152-2097251" },
+        ];
+        for (const headers of ranges) {
+          const response = await request("GET", `/blobs/${key}`, { headers });
+          const body = await response.text();
+          expect({ scenario, headers, status: response.status }).toEqual({ scenario, headers, status: 500 });
+          expect(JSON.parse(body)).toEqual({ error: expect.stringContaining("corrupt record") });
+          expect(body).not.toContain(dir);
+        }
+        // The failed GET dropped any cached etag: HEAD reads the blob again, and fails too.
+        const head = await request("HEAD", `/blobs/${key}`);
+        expect({ scenario, head: head.status }).toEqual({ scenario, head: 500 });
+        const logged = logger.lines.filter((line) => line.startsWith("error: "));
+        expect(logged.length).toBe(cached ? 4 : 5);
+        for (const line of logged) expect(line).toContain(location.path);
+      }
+    }
   });
 
   it("answers 503 once the store is closed, as during shutdown", async () => {

@@ -1,6 +1,7 @@
 import { errorCode } from "../../engine/file-system.ts";
 import {
   BackupDestinationError,
+  CorruptionError,
   DiskFullError,
   InvalidKeyError,
   StorageFailedError,
@@ -43,6 +44,12 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
   if (error instanceof DiskFullError) return { status: 507, message: error.message, unexpected: false };
   if (error instanceof StorageFailedError) {
     return { status: 503, message: storageFailedMessage(error), unexpected: false };
+  }
+  if (error instanceof CorruptionError) {
+    // Its message names the segment file: that goes to the log, not to the client.
+    const message =
+      "corrupt record: the stored blob is damaged and cannot be sent; the server log names the file";
+    return { status: 500, message, unexpected: true };
   }
   if (error instanceof StoreClosedError) {
     return { status: 503, message: "the server is shutting down", unexpected: false };

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import type { BlobStorage, StoredBlob } from "../../volume/blob-storage.ts";
+import type { BlobStorage, BlobSummary, StoredBlob } from "../../volume/blob-storage.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
 import { blobNotFound } from "../http/http-error.ts";
 import { ifNoneMatchHits } from "../http/if-none-match.ts";
@@ -43,14 +43,18 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
   };
 
   const getBlob = ({ request }: { request: Request }) => {
-    const blob = readBlob(request);
-    return conditionalAnswer(request, blob) ?? rangedAnswer(request, blob, metrics);
+    // A 304 sends no bytes: a large blob's cached etag decides it without reading the blob.
+    const notModified = request.headers.has("if-none-match")
+      ? conditionalAnswer(request, summarize(request))
+      : null;
+    return notModified ?? rangedAnswer(request, readBlob(request), metrics);
   };
 
   const headBlob = ({ request }: { request: Request }) => {
-    const blob = readBlob(request);
+    const blob = summarize(request);
     return (
-      conditionalAnswer(request, blob) ?? new Response(null, { headers: contentHeaders(blob, blob.size) })
+      conditionalAnswer(request, blob) ??
+      new Response(null, { headers: contentHeaders(blob.etag, blob.streamed, blob.size) })
     );
   };
 
@@ -61,6 +65,12 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
 
   const readBlob = (request: Request): StoredBlob => {
     const blob = storage.read(blobKeyFromUrl(request.url));
+    if (blob === null) throw blobNotFound();
+    return blob;
+  };
+
+  const summarize = (request: Request): BlobSummary => {
+    const blob = storage.summary(blobKeyFromUrl(request.url));
     if (blob === null) throw blobNotFound();
     return blob;
   };
@@ -165,20 +175,20 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
   );
 }
 
-function contentHeaders(blob: StoredBlob, length: number): Record<string, string> {
+function contentHeaders(etag: string, streamed: boolean, length: number): Record<string, string> {
   const headers: Record<string, string> = {
     "content-type": "application/octet-stream",
     "content-length": String(length),
-    etag: `"${blob.etag}"`,
+    etag: `"${etag}"`,
     "accept-ranges": "bytes",
   };
   // Bun names a file response after the file; a segment's name means nothing to a client.
-  if (blob.file !== undefined) headers["content-disposition"] = "inline";
+  if (streamed) headers["content-disposition"] = "inline";
   return headers;
 }
 
 /** 304 when the client already holds this version of the blob. */
-function conditionalAnswer(request: Request, blob: StoredBlob): Response | null {
+function conditionalAnswer(request: Request, blob: BlobSummary): Response | null {
   if (!ifNoneMatchHits(request.headers.get("if-none-match"), blob.etag)) return null;
   return new Response(null, { status: 304, headers: { etag: `"${blob.etag}"` } });
 }
@@ -194,10 +204,12 @@ function rangedAnswer(request: Request, blob: StoredBlob, metrics: ServerMetrics
   }
   if (range.kind === "whole") {
     metrics.blobBytesSent.inc({}, blob.size);
-    return new Response(bodyOf(blob, 0, blob.size), { headers: contentHeaders(blob, blob.size) });
+    return new Response(bodyOf(blob, 0, blob.size), {
+      headers: contentHeaders(blob.etag, blob.file !== undefined, blob.size),
+    });
   }
   const { start, end } = range;
-  const headers = contentHeaders(blob, end + 1 - start);
+  const headers = contentHeaders(blob.etag, blob.file !== undefined, end + 1 - start);
   headers["content-range"] = `bytes ${start}-${end}/${blob.size}`;
   metrics.blobBytesSent.inc({}, end + 1 - start);
   return new Response(bodyOf(blob, start, end + 1), { status: 206, headers });
