@@ -62,21 +62,28 @@ export interface KVStoreStats {
   diskFull: boolean;
 }
 
-/** Where a value's bytes sit in a segment file, for streaming them without a copy. */
-export interface ValueLocation {
+/**
+ * A value in its segment file, with that file open for this reader alone, for streaming large
+ * values without holding them in memory. The open file is the reader's lease: a compaction may
+ * delete the file meanwhile, but its bytes stay readable through `fd` (and their disk space
+ * taken) until `close()`. Call `close()` exactly when done; it may be called again.
+ */
+export interface OpenValue {
+  fd: number;
+  /** The segment file's path when it was opened (for messages: it may be gone since). */
   path: string;
+  /** Where the value's bytes are in the file. */
   offset: number;
   length: number;
   /** Where the value's record starts: its header and key are the bytes from here to `offset`,
    * and its CRC (`RecordCrc`) the 4 bytes after the value. */
   recordOffset: number;
+  close(): void;
 }
 
 const textEncoder = new TextEncoder();
 /** Free space a compaction leaves untouched beyond what its outputs need. */
 const COMPACTION_HEADROOM_BYTES = MiB;
-/** How long the files of compacted segments stay after they leave the index. */
-const RETIRED_SEGMENT_GRACE_MS = 1000;
 
 /**
  * A Bitcask-style store: append-only segment files on disk, an index of key to record location
@@ -95,7 +102,6 @@ export class KVStore {
   private snapshotQueue: Promise<void> = Promise.resolve();
   private indexWalk: Promise<void> = Promise.resolve();
   private readonly retired: Segment[] = [];
-  private retiredTimer: ReturnType<typeof setTimeout> | null = null;
   private snapshotScheduled = false;
   private bytesSinceSnapshot = 0;
   private readonly counters = {
@@ -220,23 +226,31 @@ export class KVStore {
   }
 
   /**
-   * Where the value of `key` sits on disk, so a server can stream it from the file. The bytes
-   * are not CRC-checked here (check them with `RecordCrc` before sending them), and a
-   * compaction that finishes later may delete the file: open it at once.
+   * The value of `key` as an open file (see `OpenValue`), or null. Its bytes are not CRC-checked
+   * here (`get()` checks them): a reader streaming a large value checks the record itself.
    */
-  locateValue(key: string): ValueLocation | null {
+  openValue(key: string): OpenValue | null {
     this.assertOpen();
     const location = this.keydir.get(key);
     if (location === undefined) return null;
     const segment = this.segmentOf(location);
     // Make sure the bytes are in the file, not only in the write buffer.
     if (segment.hasBuffered) segment.writeBuffered();
+    const fs = this.options.fileSystem;
+    const fd = fs.open(segment.path, "read");
     const keyBytes = Buffer.byteLength(key, "utf8");
+    let open = true;
     return {
+      fd,
       path: segment.path,
       offset: location.offset + HEADER_BYTES + keyBytes,
       length: location.length - RECORD_OVERHEAD - keyBytes,
       recordOffset: location.offset,
+      close() {
+        if (!open) return;
+        open = false;
+        fs.close(fd);
+      },
     };
   }
 
@@ -630,8 +644,9 @@ export class KVStore {
   }
 
   /**
-   * Takes compacted inputs out of use now and deletes their files a second later: a server that
-   * got a file's path from `locateValue()` just before may still be opening it.
+   * Takes compacted inputs out of use and deletes their files at once. A reader streaming a
+   * value out of one holds its own open file (`openValue`), which keeps those bytes readable,
+   * and their space taken, until it closes it: no timer has to guess how long that takes.
    */
   private retire(segments: Segment[]): void {
     for (const segment of segments) {
@@ -640,13 +655,10 @@ export class KVStore {
       segment.close();
       this.retired.push(segment);
     }
-    this.retiredTimer ??= setTimeout(() => this.deleteRetiredNow(), RETIRED_SEGMENT_GRACE_MS);
-    this.retiredTimer.unref();
+    this.deleteRetiredNow();
   }
 
   private deleteRetiredNow(): void {
-    if (this.retiredTimer !== null) clearTimeout(this.retiredTimer);
-    this.retiredTimer = null;
     if (this.retired.length === 0) return;
     try {
       deleteRetired(this.options.fileSystem, this.dir, this.retired, this.options.faultInjector);

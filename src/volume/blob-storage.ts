@@ -1,4 +1,4 @@
-import type { BackupReport, KVStore, KVStoreStats, ListOptions, ValueLocation } from "../index.ts";
+import type { BackupReport, KVStore, KVStoreStats, ListOptions, OpenValue } from "../index.ts";
 import { etagOf } from "./etag.ts";
 import { checkStoredValue } from "./stored-value-check.ts";
 
@@ -12,12 +12,13 @@ export interface BlobMeta {
 
 /**
  * A stored blob, ready to send, its record's CRC checked. Small blobs come as bytes (one
- * positional read); large ones as their place in a segment file, so that the server can stream
- * them without a copy.
+ * positional read); large ones as their segment file, open, so that the server can stream them
+ * without holding them in memory: whoever gets one must `close()` its file (`streamValue`
+ * does when the stream ends or is cancelled).
  */
 export type StoredBlob =
   | { size: number; etag: string; bytes: Uint8Array; file?: undefined }
-  | { size: number; etag: string; bytes?: undefined; file: ValueLocation };
+  | { size: number; etag: string; bytes?: undefined; file: OpenValue };
 
 /** What HEAD and If-None-Match need of a blob; `streamed`: sent from its segment file. */
 export interface BlobSummary {
@@ -68,13 +69,19 @@ export class BlobStorage {
    * CorruptionError when the record is damaged.
    */
   read(key: string): StoredBlob | null {
-    const file = this.store.locateValue(key);
+    const file = this.store.openValue(key);
     if (file === null) return null;
     if (file.length < this.streamFromFileBytes) {
+      file.close();
       const bytes = this.store.get(key);
       return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), bytes };
     }
-    return { size: file.length, etag: this.checkLarge(key, file), file };
+    try {
+      return { size: file.length, etag: this.checkLarge(key, file), file };
+    } catch (error) {
+      file.close();
+      throw error;
+    }
   }
 
   /**
@@ -82,15 +89,19 @@ export class BlobStorage {
    * blob is read (and checked) only when its etag is not cached.
    */
   summary(key: string): BlobSummary | null {
-    const file = this.store.locateValue(key);
+    const file = this.store.openValue(key);
     if (file === null) return null;
-    if (file.length < this.streamFromFileBytes) {
-      const bytes = this.store.get(key);
-      return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), streamed: false };
+    try {
+      if (file.length < this.streamFromFileBytes) {
+        const bytes = this.store.get(key);
+        return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), streamed: false };
+      }
+      const cached = this.largeEtags.get(key);
+      const known = cached !== undefined && cached.path === file.path && cached.offset === file.offset;
+      return { size: file.length, etag: known ? cached.etag : this.checkLarge(key, file), streamed: true };
+    } finally {
+      file.close();
     }
-    const cached = this.largeEtags.get(key);
-    const known = cached !== undefined && cached.path === file.path && cached.offset === file.offset;
-    return { size: file.length, etag: known ? cached.etag : this.checkLarge(key, file), streamed: true };
   }
 
   async delete(key: string): Promise<boolean> {
@@ -125,7 +136,7 @@ export class BlobStorage {
   }
 
   /** Reads a large blob's record, checking its CRC, and caches its etag. */
-  private checkLarge(key: string, file: ValueLocation): string {
+  private checkLarge(key: string, file: OpenValue): string {
     let etag: string;
     try {
       etag = checkStoredValue(file);

@@ -1,10 +1,10 @@
-import { closeSync, openSync, readSync } from "node:fs";
-import { CorruptionError, RecordCrc, type ValueLocation } from "../index.ts";
+import { readSync } from "node:fs";
+import { CorruptionError, type OpenValue, RecordCrc } from "../index.ts";
 import { etagOfCrc } from "./etag.ts";
 
 const CHUNK_BYTES = 1024 * 1024;
 
-// A value's record where a ValueLocation places it in its segment file (src/engine/record.ts):
+// A value's record where an OpenValue places it in its segment file (src/engine/record.ts):
 //
 //   recordOffset       offset                        offset + length
 //   | header | key     | value ...                   | crc32 |
@@ -18,32 +18,27 @@ const CHUNK_BYTES = 1024 * 1024;
  * value's etag. Throws CorruptionError, which names the file (for the log), when the CRC does
  * not match or the file ends inside the record: then not a byte of the value may be sent.
  */
-export function checkStoredValue({ path, recordOffset, offset, length }: ValueLocation): string {
-  const fd = openSync(path, "r");
-  try {
-    const readExactly = (into: Uint8Array, position: number): Uint8Array => {
-      for (let done = 0; done < into.length; ) {
-        const got = readSync(fd, into, done, into.length - done, position + done);
-        if (got === 0) throw new CorruptionError(path, recordOffset, "the file ends inside the record");
-        done += got;
-      }
-      return into;
-    };
-    const record = new RecordCrc();
-    record.add(readExactly(new Uint8Array(offset - recordOffset), recordOffset));
-    const chunk = new Uint8Array(Math.min(CHUNK_BYTES, length));
-    let valueCrc = 0;
-    for (let done = 0; done < length; ) {
-      const piece = readExactly(chunk.subarray(0, Math.min(chunk.length, length - done)), offset + done);
-      record.add(piece);
-      valueCrc = Bun.hash.crc32(piece, valueCrc);
-      done += piece.length;
+export function checkStoredValue({ fd, path, recordOffset, offset, length }: OpenValue): string {
+  const readExactly = (into: Uint8Array, position: number): Uint8Array => {
+    for (let done = 0; done < into.length; ) {
+      const got = readSync(fd, into, done, into.length - done, position + done);
+      if (got === 0) throw new CorruptionError(path, recordOffset, "the file ends inside the record");
+      done += got;
     }
-    if (!record.matches(readExactly(new Uint8Array(RecordCrc.STORED_BYTES), offset + length))) {
-      throw new CorruptionError(path, recordOffset, "bad-crc");
-    }
-    return etagOfCrc(valueCrc);
-  } finally {
-    closeSync(fd);
+    return into;
+  };
+  const record = new RecordCrc();
+  record.add(readExactly(new Uint8Array(offset - recordOffset), recordOffset));
+  const chunk = new Uint8Array(Math.min(CHUNK_BYTES, length));
+  let valueCrc = 0;
+  for (let done = 0; done < length; ) {
+    const piece = readExactly(chunk.subarray(0, Math.min(chunk.length, length - done)), offset + done);
+    record.add(piece);
+    valueCrc = Bun.hash.crc32(piece, valueCrc);
+    done += piece.length;
   }
+  if (!record.matches(readExactly(new Uint8Array(RecordCrc.STORED_BYTES), offset + length))) {
+    throw new CorruptionError(path, recordOffset, "bad-crc");
+  }
+  return etagOfCrc(valueCrc);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readSync, writeSync } from "node:fs";
 import { recordingLogger, seededValue } from "../helpers.ts";
 import { everyByteValue, openTestApp } from "./app-fixture.ts";
 
@@ -329,8 +329,9 @@ describe("other errors", () => {
     const logger = recordingLogger();
     const { request, store, dir } = await openTestApp({ logger });
     await request("PUT", "/blobs/fragile", { body: HELLO });
-    const location = store.locateValue("fragile");
+    const location = store.openValue("fragile");
     if (location === null) throw new Error("the blob was not stored");
+    location.close();
     const fd = openSync(location.path, "r+");
     writeSync(fd, new Uint8Array([0x00]), 0, 1, location.offset);
     closeSync(fd);
@@ -365,8 +366,9 @@ describe("other errors", () => {
         const { request, store, dir } = await openTestApp({ logger });
         await request("PUT", `/blobs/${key}`, { body: value });
         if (cached) expect((await request("GET", `/blobs/${key}`)).status).toBe(200);
-        const location = store.locateValue(key);
+        const location = store.openValue(key);
         if (location === null) throw new Error("the blob was not stored");
+        location.close();
         const fd = openSync(location.path, "r+");
         const byte = new Uint8Array(1);
         readSync(fd, byte, 0, 1, location.offset + at);
@@ -413,5 +415,43 @@ describe("other errors", () => {
       expect(response.status).toBe(503);
       expect(await response.json()).toEqual({ error: "the server is shutting down" });
     }
+  });
+});
+
+describe("large blobs and compaction", () => {
+  const openFds = () => readdirSync("/proc/self/fd").length;
+
+  it("a response started before a compaction sends the whole blob after the compaction deleted its file", async () => {
+    const { request, dir } = await openTestApp({
+      streamFromFileBytes: 1024,
+      store: { maxSegmentBytes: 64 * 1024 },
+    });
+    const value = seededValue(11, 300_000);
+    await request("PUT", "/blobs/big", { body: value });
+    for (let i = 0; i < 50; i++)
+      await request("PUT", `/blobs/small-${i % 5}`, { body: seededValue(i, 2000) });
+    const segmentsBefore = readdirSync(dir).filter((name) => name.endsWith(".dat"));
+    const fdsBefore = openFds();
+    const response = await request("GET", "/blobs/big");
+    expect(response.status).toBe(200);
+    expect((await request("POST", "/admin/compact")).status).toBe(200);
+    const segmentsAfter = readdirSync(dir).filter((name) => name.endsWith(".dat"));
+    for (const name of segmentsBefore) expect(segmentsAfter).not.toContain(name);
+    expect(Buffer.from(await response.arrayBuffer()).equals(Buffer.from(value))).toBe(true);
+    // The stream closed the segment file it held once the body was sent.
+    expect(openFds()).toBe(fdsBefore);
+  });
+
+  it("a cancelled response, a 416 and a HEAD leave no file open", async () => {
+    const { request } = await openTestApp({ streamFromFileBytes: 1024 });
+    await request("PUT", "/blobs/big", { body: seededValue(12, 2 * 1024 * 1024) });
+    const fdsBefore = openFds();
+    const response = await request("GET", "/blobs/big");
+    await response.body?.cancel();
+    expect((await request("GET", "/blobs/big", { headers: { range: "bytes=99999999-" } })).status).toBe(416);
+    expect((await request("HEAD", "/blobs/big")).status).toBe(200);
+    const ranged = await request("GET", "/blobs/big", { headers: { range: "bytes=0-9" } });
+    expect((await ranged.arrayBuffer()).byteLength).toBe(10);
+    expect(openFds()).toBe(fdsBefore);
   });
 });

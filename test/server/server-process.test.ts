@@ -128,8 +128,10 @@ describe("the server process", () => {
       const value = seededValue(7, 3 * 1024 * 1024 + 5);
       const url = `${server.origin}/blobs/large`;
       await expectStatus(await fetch(url, { method: "PUT", body: value }), 201, "PUT large");
+      const head = await fetch(url, { method: "HEAD" });
+      expect(head.headers.get("content-length")).toBe(String(value.length));
+      // Streamed from the open segment file; Bun 1.4.5 sends such a body chunked (no Content-Length).
       const whole = await fetch(url);
-      expect(whole.headers.get("content-length")).toBe(String(value.length));
       expect(whole.headers.get("etag")).toBe(`"${etagOf(value)}"`);
       expect(await receivedBytes(whole)).toEqual(value);
       const part = await fetch(url, { headers: { range: "bytes=1048000-2097151" } });

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import type { BlobStorage, BlobSummary, StoredBlob } from "../../volume/blob-storage.ts";
+import { streamValue } from "../../volume/value-stream.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
 import { blobNotFound } from "../http/http-error.ts";
 import { ifNoneMatchHits } from "../http/if-none-match.ts";
@@ -197,6 +198,7 @@ function conditionalAnswer(request: Request, blob: BlobSummary): Response | null
 function rangedAnswer(request: Request, blob: StoredBlob, metrics: ServerMetrics): Response {
   const range = parseRange(request.headers.get("range"), blob.size);
   if (range.kind === "unsatisfiable") {
+    blob.file?.close();
     return Response.json(
       { error: `range ${request.headers.get("range")} is not satisfiable for a blob of ${blob.size} bytes` },
       { status: 416, headers: { "content-range": `bytes */${blob.size}` } },
@@ -215,9 +217,9 @@ function rangedAnswer(request: Request, blob: StoredBlob, metrics: ServerMetrics
   return new Response(bodyOf(blob, start, end + 1), { status: 206, headers });
 }
 
-/** Bytes `start` to `end` (exclusive) of the blob: a view of them, or a slice of the segment file. */
-function bodyOf(blob: StoredBlob, start: number, end: number): Uint8Array | Blob {
+/** Bytes `start` to `end` (exclusive) of the blob: a view of them, or a stream from its open file. */
+function bodyOf(blob: StoredBlob, start: number, end: number): Uint8Array | ReadableStream<Uint8Array> {
   if (blob.bytes !== undefined)
     return start === 0 && end === blob.size ? blob.bytes : blob.bytes.subarray(start, end);
-  return Bun.file(blob.file.path).slice(blob.file.offset + start, blob.file.offset + end);
+  return streamValue(blob.file, start, end);
 }
