@@ -1,22 +1,17 @@
-import {
-  closeSync,
-  linkSync,
-  openSync,
-  readFileSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { linkSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { LockedError } from "./errors.ts";
 
-// LOCK holds "<pid> <process start time>\n" of the process that has the directory open.
-// The start time (from /proc, where there is one) tells a live holder from a new process that
-// was given the same pid after the holder died, as happens to pid 1 in every container.
+// LOCK is a symbolic link whose target is "<pid> <process start time>" of the process that has
+// the directory open. The start time (from /proc, where there is one) tells a live holder from a
+// new process that was given the same pid after the holder died, as happens to pid 1 in every
+// container.
 //
-// LOCK is made by writing a temp file and linking it to the name, which fails if the name
-// exists: no process ever sees a LOCK without its holder's pid in it.
+// A symbolic link rather than a file: symlink(2) makes the name and its content in one call that
+// fails if the name exists, so no process ever sees a LOCK without its holder in it; and a target
+// this short is kept in the inode (ext4, XFS, tmpfs), so taking the lock needs no free block. A
+// store must open on a full disk, so that its data can be read and deleted. kvstore 0.1 wrote
+// LOCK as a regular file holding the same text; one left by a crash of it is still read.
 
 const LOCK_FILE = "LOCK";
 
@@ -35,19 +30,13 @@ export function acquireLock(dir: string): DirectoryLock {
   const key = realpathSync(dir);
   if (heldHere.has(key)) throw new LockedError(dir, process.pid);
   const path = join(dir, LOCK_FILE);
-  const mine = `${process.pid} ${startTimeOf(process.pid) ?? 0}\n`;
-  const temp = `${path}.${process.pid}.tmp`;
-  writeWhole(temp, mine);
-  try {
-    for (let attempt = 0; !linked(temp, path); attempt++) {
-      const found = readText(path);
-      if (found === null) continue; // released meanwhile: try again
-      const holder = parseHolder(found);
-      if ((holder !== null && isAlive(holder)) || attempt >= 3) throw new LockedError(dir, holder?.pid ?? 0);
-      takeOverStale(dir, path, found);
-    }
-  } finally {
-    rmSync(temp, { force: true });
+  const mine = `${process.pid} ${startTimeOf(process.pid) ?? 0}`;
+  for (let attempt = 0; !created(path, mine); attempt++) {
+    const found = readLock(path);
+    if (found === null) continue; // released meanwhile: try again
+    const holder = parseHolder(found);
+    if ((holder !== null && isAlive(holder)) || attempt >= 3) throw new LockedError(dir, holder?.pid ?? 0);
+    takeOverStale(dir, path, found);
   }
   heldHere.add(key);
   let released = false;
@@ -56,13 +45,13 @@ export function acquireLock(dir: string): DirectoryLock {
       if (released) return;
       released = true;
       heldHere.delete(key);
-      if (readText(path) === mine) rmSync(path, { force: true });
+      if (readLock(path) === mine) rmSync(path, { force: true });
     },
   };
 }
 
 /**
- * Removes a LOCK whose holder is gone, so that the next link can succeed. Another process may
+ * Removes a LOCK whose holder is gone, so that the next attempt can succeed. Another process may
  * have taken it over an instant before: the lock is moved aside first, and put back if what was
  * moved is not the stale lock this process looked at.
  */
@@ -74,7 +63,7 @@ function takeOverStale(dir: string, path: string, stale: string): void {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
     throw error;
   }
-  const moved = readText(aside);
+  const moved = readLock(aside);
   if (moved !== stale) {
     linked(aside, path);
     rmSync(aside, { force: true });
@@ -88,7 +77,18 @@ interface Holder {
   startTime: number;
 }
 
-/** Links `from` to the name `to`; false if `to` exists. */
+/** Makes the LOCK at `path` holding `holder`; false if there is one. */
+function created(path: string, holder: string): boolean {
+  try {
+    symlinkSync(holder, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  }
+}
+
+/** Links `from` (a LOCK moved aside) to the name `to`; false if `to` exists. */
 function linked(from: string, to: string): boolean {
   try {
     linkSync(from, to);
@@ -99,16 +99,16 @@ function linked(from: string, to: string): boolean {
   }
 }
 
-function writeWhole(path: string, content: string): void {
-  const fd = openSync(path, "w");
+/** The holder text of the LOCK at `path`, or null if there is none. */
+function readLock(path: string): string | null {
   try {
-    writeSync(fd, content);
-  } finally {
-    closeSync(fd);
+    return readlinkSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    if (code !== "EINVAL") throw error;
   }
-}
-
-function readText(path: string): string | null {
+  // Not a symbolic link: a LOCK file written by kvstore 0.1.
   try {
     return readFileSync(path, "utf8");
   } catch (error) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KVStore, LockedError, silentLogger } from "../../src/index.ts";
 import { tempDir } from "../helpers.ts";
@@ -63,19 +63,31 @@ describe("LOCK", () => {
     await store.close();
   });
 
-  it("takes over a lock left by a process that died", async () => {
-    const dir = tempDir();
+  async function deadPid(): Promise<number> {
     const dead = Bun.spawn([process.execPath, "-e", "0"]);
     await dead.exited;
-    writeFileSync(join(dir, "LOCK"), `${dead.pid} 12345\n`);
+    return dead.pid;
+  }
+
+  it("takes over a lock left by a process that died", async () => {
+    const dir = tempDir();
+    symlinkSync(`${await deadPid()} 12345`, join(dir, "LOCK"));
     const store = await open(dir);
-    expect(readFileSync(join(dir, "LOCK"), "utf8").split(" ")[0]).toBe(String(process.pid));
+    expect(readlinkSync(join(dir, "LOCK")).split(" ")[0]).toBe(String(process.pid));
+    await store.close();
+  });
+
+  it("takes over a LOCK file (not a symbolic link) left by kvstore 0.1", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "LOCK"), `${await deadPid()} 12345\n`);
+    const store = await open(dir);
+    expect(readlinkSync(join(dir, "LOCK")).split(" ")[0]).toBe(String(process.pid));
     await store.close();
   });
 
   it("takes over a lock carrying this process's pid from a previous life (container restart)", async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, "LOCK"), `${process.pid} 1\n`);
+    symlinkSync(`${process.pid} 1`, join(dir, "LOCK"));
     const store = await open(dir);
     await store.close();
   });
@@ -85,7 +97,7 @@ describe("LOCK", () => {
     const holder = spawnHolder(tempDir());
     expect(await firstLine(holder.stdout)).toBe("open");
     // Same pid, but a start time that is not this process's: the pid was reused.
-    writeFileSync(join(dir, "LOCK"), `${holder.pid} 1\n`);
+    symlinkSync(`${holder.pid} 1`, join(dir, "LOCK"));
     const store = await open(dir);
     await store.close();
     holder.stdin.end();
