@@ -445,8 +445,13 @@ export class KVStore {
       `compacted ${result.inputs} segments into ${result.outputs}: ${result.liveRecords} live records, ` +
         `${result.bytesBefore - result.bytesAfter} bytes reclaimed in ${this.counters.lastCompactionMs.toFixed(0)} ms`,
     );
-    // The old snapshot names the deleted segments; replace it (close saves its own).
-    if (this.closing === null) await this.queueSnapshot();
+    // The old snapshot names the deleted segments; replace it (close saves its own). The
+    // compaction is done either way: without a new snapshot the next open replays every segment.
+    if (this.closing === null) {
+      await this.queueSnapshot().catch((error) => {
+        this.options.logger.error(`could not save the index snapshot after a compaction: ${String(error)}`);
+      });
+    }
   }
 
   /**
