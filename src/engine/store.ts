@@ -247,14 +247,24 @@ export class KVStore {
     return this.compaction ?? this.startCompaction();
   }
 
-  /** Saves index.snapshot now (writes queued before this call are included). */
+  /**
+   * Saves index.snapshot now (writes queued before this call are included). Rejects with
+   * DiskFullError when there is no room for it; the previous snapshot then stays.
+   */
   saveSnapshot(): Promise<void> {
     try {
       this.assertWritable();
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.queueSnapshot();
+    return this.queueSnapshot().catch((error: unknown) => {
+      if (!isDiskFull(error)) throw error;
+      throw new DiskFullError(
+        "the disk holding the store is full: the index snapshot was not saved (the previous one stays). " +
+          "Delete keys and compact, or free space (see README, Durability and failures)",
+        { cause: error },
+      );
+    });
   }
 
   stats(): KVStoreStats {
