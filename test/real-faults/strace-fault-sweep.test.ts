@@ -8,7 +8,7 @@
 // pwrite64, ftruncate or unlink on a segment file before it listens, and one fsync (of the
 // directory, at open). Each outcome also checks that the fault landed during the load.
 import { afterEach, beforeAll, beforeEach, expect, it } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { ensureBinary, makeTempDir, removeTempDir } from "../cli/binary.ts";
@@ -156,7 +156,8 @@ describeWithTool("disk faults injected with strace into the server binary", stra
     it(
       sweepCase.name,
       async () => {
-        const dataDir = join(tempDir, "data");
+        // strace matches -P paths against the real paths of open files.
+        const dataDir = join(realpathSync(tempDir), "data");
         const flags = sweepCase.flags ?? [];
         const wrapper = straceInjecting(sweepCase.injections, sweepCase.only?.(dataDir));
         const server = await serveBinary(dataDir, flags, wrapper);
