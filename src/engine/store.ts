@@ -298,14 +298,24 @@ export class KVStore {
     }
   }
 
-  /** Saves index.snapshot now (writes queued before this call are included). */
+  /**
+   * Saves index.snapshot now (writes queued before this call are included). Rejects with
+   * DiskFullError when there is no room for it; the previous snapshot then stays.
+   */
   saveSnapshot(): Promise<void> {
     try {
       this.assertWritable();
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.queueSnapshot();
+    return this.queueSnapshot().catch((error: unknown) => {
+      if (!isDiskFull(error)) throw error;
+      throw new DiskFullError(
+        "the disk holding the store is full: the index snapshot was not saved (the previous one stays). " +
+          "Delete keys and compact, or free space (see README, Durability and failures)",
+        { cause: error },
+      );
+    });
   }
 
   stats(): KVStoreStats {
@@ -499,8 +509,13 @@ export class KVStore {
       `compacted ${result.inputs} segments into ${result.outputs}: ${result.liveRecords} live records, ` +
         `${result.bytesBefore - result.bytesAfter} bytes reclaimed in ${this.counters.lastCompactionMs.toFixed(0)} ms`,
     );
-    // The old snapshot names the deleted segments; replace it (close saves its own).
-    if (this.closing === null) await this.queueSnapshot();
+    // The old snapshot names the deleted segments; replace it (close saves its own). The
+    // compaction is done either way: without a new snapshot the next open replays every segment.
+    if (this.closing === null) {
+      await this.queueSnapshot().catch((error) => {
+        this.options.logger.error(`could not save the index snapshot after a compaction: ${String(error)}`);
+      });
+    }
   }
 
   /**

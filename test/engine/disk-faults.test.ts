@@ -248,8 +248,8 @@ describe("full disk", () => {
 });
 
 describe("compaction under faults", () => {
-  async function storeWithGarbage() {
-    const opened = await openFaulty();
+  async function storeWithGarbage(options: KVStoreOptions = {}) {
+    const opened = await openFaulty(options);
     for (let i = 0; i < 300; i++) await opened.store.set(testKey(i % 60), seededValue(i, 150));
     await opened.store.delete(testKey(3));
     return { ...opened, expected: dump(opened.store) };
@@ -291,6 +291,21 @@ describe("compaction under faults", () => {
     expect(readdirSync("/proc/self/fd").length).toBeLessThanOrEqual(fdsBefore + 1);
     fs.rule = null;
     await store.compact();
+    expect(dump(store)).toEqual(expected);
+    await store.close();
+    expect(await reopen(dir)).toEqual(expected);
+  });
+
+  it("a compaction whose closing snapshot cannot be saved is done, counted done, and logs the snapshot", async () => {
+    const logger = recordingLogger();
+    const { dir, fs, store, expected } = await storeWithGarbage({ logger });
+    fs.rule = (call) => (call.op === "open" && call.path.endsWith("index.snapshot.tmp") ? "EMFILE" : null);
+    await store.compact();
+    fs.rule = null;
+    expect(store.stats()).toMatchObject({ compactions: 1, compactionFailures: 0, deadBytes: 0 });
+    expect(logger.lines.filter((line) => line.startsWith("error:"))).toEqual([
+      expect.stringMatching(/could not save the index snapshot after a compaction: .*EMFILE/),
+    ]);
     expect(dump(store)).toEqual(expected);
     await store.close();
     expect(await reopen(dir)).toEqual(expected);

@@ -1,6 +1,8 @@
 // What HTTP clients, load balancers and Prometheus see when the disk fails under the server:
 // the engine's failed state and full disk, mapped to statuses that say what to do.
 import { describe, expect, it } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { KVStore, silentLogger } from "../../src/index.ts";
 import { createApp } from "../../src/server/app.ts";
 import { BlobStorage } from "../../src/volume/blob-storage.ts";
@@ -75,6 +77,25 @@ describe("full disk", () => {
     expect((await request("PUT", "/blobs/b", { body: "2" })).status).toBe(507);
     expect((await request("DELETE", "/blobs/a")).status).toBe(204);
     expect((await request("GET", "/health")).status).toBe(200);
+    await close();
+  });
+});
+
+describe("POST /admin/snapshot on a full disk", () => {
+  it("answers 507 with a JSON error naming no server path; the old snapshot stays", async () => {
+    const { dir, fs, request, close } = await faultyApp();
+    await request("PUT", "/blobs/a", { body: "1" });
+    expect((await request("POST", "/admin/snapshot")).status).toBe(200);
+    fs.rule = (call) => (call.op === "write" && call.path.endsWith("index.snapshot.tmp") ? "ENOSPC" : null);
+    const response = await request("POST", "/admin/snapshot");
+    expect(response.status).toBe(507);
+    const body = (await response.json()) as { error: string };
+    expect(body.error).toContain("full");
+    expect(body.error).not.toContain(dir);
+    expect(existsSync(join(dir, "index.snapshot"))).toBe(true);
+    fs.rule = null;
+    expect((await request("GET", "/health")).status).toBe(200);
+    expect((await request("POST", "/admin/snapshot")).status).toBe(200);
     await close();
   });
 });

@@ -62,11 +62,13 @@ export function adminRoutes(storage: BlobStorage) {
       },
     })
     .post("/admin/snapshot", saveSnapshot, {
-      response: { 200: SnapshotReport, 503: ErrorBody },
+      response: { 200: SnapshotReport, 503: ErrorBody, 507: ErrorBody },
       detail: {
         tags: ["operations"],
         summary: "Save the index snapshot now",
-        description: "Writes index.snapshot, so that the next start replays only what came after it.",
+        description:
+          "Writes index.snapshot, so that the next start replays only what came after it. 507 when the " +
+          "disk has no room for it (the previous snapshot stays).",
       },
     })
     .post("/admin/backup", backup, {
