@@ -396,7 +396,16 @@ export class KVStore {
   ): Location {
     const length = recordLength(keyBytes, value === null ? 0 : value.length);
     if (this.active.size > 0 && this.active.size + length > this.options.maxSegmentBytes) {
-      this.rotate(this.active.id + 1);
+      try {
+        this.rotate(this.active.id + 1);
+      } catch (error) {
+        // Nothing of this write is in a file yet: refuse it like any write to a full disk.
+        if (!isDiskFull(error)) throw error;
+        this.space.noteFull(error);
+        throw new DiskFullError("the disk holding the store is full: no room for a new segment file", {
+          cause: error,
+        });
+      }
       this.maybeStartCompaction();
     }
     const segment = this.active;

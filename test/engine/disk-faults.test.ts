@@ -201,6 +201,23 @@ describe("full disk", () => {
     );
   });
 
+  it("a write that needs a new segment file on a full disk is refused with DiskFullError", async () => {
+    const { fs, store } = await openFaulty();
+    fs.rule = (call) => (call.op === "open" && isSegment(call.path) ? "ENOSPC" : null);
+    let refused: unknown = null;
+    // 4 KiB segments: one of these writes needs a new segment file.
+    for (let i = 0; i < 100 && refused === null; i++) {
+      await store.set(testKey(i), seededValue(i, 200)).catch((error: unknown) => {
+        refused = error;
+      });
+    }
+    expect(refused).toBeInstanceOf(DiskFullError);
+    expect(store.stats().storageFailure).toBeNull();
+    fs.rule = null;
+    await store.set("after", "room again");
+    await store.close();
+  });
+
   it("opens on a disk with no room for the space reserve", async () => {
     const dir = tempDir();
     const seed = await KVStore.open(dir, { ...baseOptions, reserveBytes: 0 });

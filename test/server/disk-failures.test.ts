@@ -15,6 +15,7 @@ async function faultyApp() {
   const store = await KVStore.open(dir, {
     logger: silentLogger,
     fileSystem: fs,
+    maxSegmentBytes: 64 * 1024,
     reserveBytes: 64 * 1024,
     autoCompaction: false,
   });
@@ -125,6 +126,26 @@ describe("POST /admin/compact under faults", () => {
     const response = await request("POST", "/admin/compact");
     expect(response.status).toBe(507);
     expect(((await response.json()) as { error: string }).error).toMatch(/needs about \d+ bytes free/);
+    await close();
+  });
+});
+
+describe("other file errors", () => {
+  it("answer 500 naming the errno, not the server's file", async () => {
+    const { dir, fs, request, close } = await faultyApp();
+    fs.rule = (call) => (call.op === "open" && isSegment(call.path) ? "EMFILE" : null);
+    let response: Response | null = null;
+    // 64 KiB segments: the third of these needs a new segment file.
+    for (let i = 0; i < 10 && response === null; i++) {
+      const put = await request("PUT", `/blobs/k${i}`, { body: "x".repeat(30_000) });
+      if (put.status !== 201) response = put;
+    }
+    expect(response?.status).toBe(500);
+    const body = (await response?.json()) as { error: string };
+    expect(body.error).toContain("EMFILE");
+    expect(body.error).not.toContain(dir);
+    fs.rule = null;
+    expect((await request("PUT", "/blobs/after", { body: "ok" })).status).toBe(201);
     await close();
   });
 });

@@ -62,8 +62,18 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
       return { status: 400, message, unexpected: false };
     case "PARSE":
       return { status: 400, message: "the request body could not be parsed", unexpected: false };
-    default:
+    default: {
+      // A system error's message names the file (for the log); the client gets its errno.
+      const errno = errorCode(error);
+      if (errno !== null && /^E[A-Z0-9]+$/.test(errno)) {
+        return {
+          status: 500,
+          message: `a file operation failed (${errno}); see the server log`,
+          unexpected: true,
+        };
+      }
       return { status: 500, message, unexpected: true };
+    }
   }
 }
 
