@@ -3,6 +3,7 @@ import { DiskSpace } from "./disk-space.ts";
 import {
   CorruptionError,
   DiskFullError,
+  describeCause,
   InvalidKeyError,
   KeyTooLargeError,
   StoreClosedError,
@@ -313,8 +314,23 @@ export class KVStore {
         this.committer.syncAll();
       }
     } finally {
-      for (const segment of this.segments.values()) segment.close();
+      this.closeSegments();
       this.lock.release();
+    }
+  }
+
+  /**
+   * Closes every segment file. A failed close(2) is logged, not thrown: it must not keep the
+   * other files open or the LOCK held (the disk may be gone, and every call failing), and
+   * whatever it reports about the data was already known from the fsyncs before it.
+   */
+  private closeSegments(): void {
+    for (const segment of this.segments.values()) {
+      try {
+        segment.close();
+      } catch (error) {
+        this.options.logger.error(`could not close ${segment.path}: ${describeCause(error)}`);
+      }
     }
   }
 

@@ -311,3 +311,34 @@ describe("compaction under faults", () => {
     expect(await reopen(dir)).toEqual(after);
   });
 });
+
+describe("close after the disk has gone", () => {
+  const everyCallFails: FaultRule = () => "EIO";
+
+  it("close() closes every file and releases the LOCK though close(2) fails too", async () => {
+    const { dir, fs, store } = await openFaulty();
+    for (let i = 0; i < 40; i++) await store.set(testKey(i), seededValue(i, 200));
+    const segments = store.stats().numSegments;
+    expect(segments).toBeGreaterThan(1);
+    fs.rule = everyCallFails;
+    await store.close();
+    // Every segment's close(2) was tried, not only the first one's.
+    const closed = fs.log.filter((call) => call.op === "close" && isSegment(call.path));
+    expect(new Set(closed.map((call) => call.path)).size).toBe(segments);
+    expect(readdirSync(dir)).not.toContain("LOCK");
+    fs.closeAll();
+    // The same process can open the directory again (the LOCK is not still held here).
+    const reopened = await reopen(dir);
+    expect(reopened.size).toBe(40);
+  });
+
+  it("sync never: close() reports the failed final fsync, and still releases everything", async () => {
+    const { dir, fs, store } = await openFaulty({ sync: "never" });
+    await store.set("a", "1");
+    fs.rule = everyCallFails;
+    await expect(store.close()).rejects.toBeInstanceOf(StorageFailedError);
+    expect(readdirSync(dir)).not.toContain("LOCK");
+    fs.closeAll();
+    expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
+  });
+});
