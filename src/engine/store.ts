@@ -177,13 +177,29 @@ export class KVStore {
   async delete(key: string): Promise<boolean> {
     this.assertWritable();
     const keyBytes = this.checkKey(key);
-    if (!this.keydir.has(key)) return false;
+    if (!this.keydir.has(key)) return this.absentOnceDurable(key);
     const batch = this.committer.batch();
     this.append(batch, Op.Delete, key, keyBytes, null);
     batch.noteUndo(key, this.keydir.delete(key));
     this.counters.deletes++;
     await batch.promise;
     return true;
+  }
+
+  /**
+   * `delete()` of a key the index does not hold. It may be gone only because a write of the open
+   * batch deleted it, which is not durable yet: answer once that batch is, and if it fails and
+   * its rollback brings the key back, fail with it.
+   */
+  private async absentOnceDurable(key: string): Promise<boolean> {
+    const pending = this.committer.openBatch();
+    if (pending === null) return false;
+    try {
+      await pending.promise;
+    } catch (error) {
+      if (this.keydir.has(key)) throw error;
+    }
+    return false;
   }
 
   /** The value stored under `key`, or null. Throws CorruptionError if its record is damaged. */

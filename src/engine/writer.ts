@@ -99,6 +99,11 @@ export class GroupCommitter {
     return batch;
   }
 
+  /** The batch that writes join now, if one is open (not yet flushed). */
+  openBatch(): WriteBatch | null {
+    return this.open;
+  }
+
   /**
    * Flushes the open batch now, if there is one. Background work (compaction, snapshots) calls
    * it at the start of every slice, so that it never runs while a batch is open: the index it

@@ -120,6 +120,36 @@ describe("fsync discipline", () => {
   });
 });
 
+describe("a delete that finds its key gone answers only for what is durable", () => {
+  it("gone only because the open batch deleted it: the answer waits for that batch, and shares its failure", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    fs.rule = failing("EIO", (op, path) => op === "datasync" && isSegment(path));
+    const results = await Promise.allSettled([store.delete("a"), store.delete("a")]);
+    expect(results.map((result) => result.status)).toEqual(["rejected", "rejected"]);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(StorageFailedError);
+    expect(text(store.get("a"))).toBe("1");
+    await store.close();
+    expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
+  });
+
+  it("gone whatever the open batch does: false, though that batch fails", async () => {
+    const { fs, store } = await openFaulty();
+    fs.rule = failing("EIO", (op, path) => op === "datasync" && isSegment(path));
+    const results = await Promise.allSettled([store.set("b", "2"), store.delete("never-set")]);
+    expect(results.map((result) => result.status)).toEqual(["rejected", "fulfilled"]);
+    expect((results[1] as PromiseFulfilledResult<boolean>).value).toBe(false);
+    await store.close();
+  });
+
+  it("without a fault: the first delete of a batch says true, the second false", async () => {
+    const { store } = await openFaulty();
+    await store.set("a", "1");
+    expect(await Promise.all([store.delete("a"), store.delete("a")])).toEqual([true, false]);
+    await store.close();
+  });
+});
+
 describe("double faults: the rollback of a failed batch fails too", () => {
   it("a rejected write and a rejected delete never reappear after a restart", async () => {
     const { dir, fs, store } = await openFaulty();
