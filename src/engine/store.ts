@@ -448,6 +448,11 @@ export class KVStore {
     const gap = 2 * Math.ceil(live / this.options.maxSegmentBytes) + 2;
     this.rotate(sealedActive + gap);
     if (emptyActive !== null) this.dropEmptySegment(emptyActive);
+    // With sync "interval" or "never" the inputs may hold records not yet on disk. Their
+    // tombstones are not copied, and the inputs stay on disk until their deletion is made
+    // durable: were the copies durable while a tombstone was not, a power cut would bring its
+    // key back. So the inputs are made durable before any copy is.
+    this.committer.syncAll();
     let result: CompactionResult;
     try {
       result = await this.compactInto(inputs, sealedActive + 1, sealedActive + gap - 1);
