@@ -177,6 +177,69 @@ describe("double faults: the rollback of a failed batch fails too", () => {
     expect(await reopen(dir)).toEqual(expected);
   });
 
+  // A batch that fills its segment goes on in the next one. What a failed undo leaves of it must
+  // be a prefix (in the order its writes were made): never a later write without an earlier one.
+  const big = seededValue(1, 4070);
+  const prefixesOfBatch = [
+    new Map([["a", hex("1")]]),
+    new Map(),
+    new Map([["big", Buffer.from(big).toString("hex")]]),
+  ];
+
+  it("a crash while undoing a batch that spans two segments leaves a prefix of it", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    let died = false;
+    fs.rule = (call) => {
+      if (died) return "EIO";
+      // The process dies right after the first cut of the undo.
+      if (call.op === "truncate") died = true;
+      return call.op === "datasync" && isSegment(call.path) ? "EIO" : null;
+    };
+    const results = await Promise.allSettled([store.delete("a"), store.set("big", big)]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    expect(store.stats().numSegments).toBe(2);
+    const crashed = crashCopy(dir);
+    await store.close().catch(() => {});
+    fs.closeAll();
+    expect(prefixesOfBatch).toContainEqual(await reopen(crashed));
+  });
+
+  it("an undo whose cut fails in the newer segment leaves the older one uncut", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    let syncs = 0;
+    fs.rule = (call) => {
+      if (call.op === "datasync" && isSegment(call.path) && ++syncs === 1) return "EIO";
+      if (call.op === "truncate" && call.path.endsWith("segment-0000000002.dat")) return "EIO";
+      return call.op === "open" && call.path.endsWith(".rejected.tmp") ? "EIO" : null;
+    };
+    const results = await Promise.allSettled([store.delete("a"), store.set("big", big)]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    fs.rule = null;
+    await store.close();
+    expect(prefixesOfBatch).toContainEqual(await reopen(dir));
+  });
+
+  it("an undo whose cut fails in the newer segment notes both, and recovery cuts the whole batch", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    let syncs = 0;
+    fs.rule = (call) => {
+      if (call.op === "datasync" && isSegment(call.path) && ++syncs === 1) return "EIO";
+      return call.op === "truncate" && call.path.endsWith("segment-0000000002.dat") ? "EIO" : null;
+    };
+    await Promise.allSettled([store.delete("a"), store.set("big", big)]);
+    expect(
+      readdirSync(dir)
+        .filter((name) => name.endsWith(".rejected"))
+        .sort(),
+    ).toEqual(["segment-0000000001.dat.rejected", "segment-0000000002.dat.rejected"]);
+    fs.rule = null;
+    await store.close();
+    expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
+  });
+
   it("a rejected-tail note is written only when the cut fails, and recovery removes it", async () => {
     const { dir, fs, store } = await openFaulty();
     await store.set("a", "1");
