@@ -188,8 +188,9 @@ export class KVStore {
 
   /**
    * `delete()` of a key the index does not hold. It may be gone only because a write of the open
-   * batch deleted it, which is not durable yet: answer once that batch is, and if it fails and
-   * its rollback brings the key back, fail with it.
+   * batch deleted it, which is not durable yet: answer once that batch is. If the batch fails
+   * having changed the key, fail with it: its rollback may bring the key back, or, if the file
+   * cannot be cut back, a restart may replay part of it.
    */
   private async absentOnceDurable(key: string): Promise<boolean> {
     const pending = this.committer.openBatch();
@@ -197,7 +198,7 @@ export class KVStore {
     try {
       await pending.promise;
     } catch (error) {
-      if (this.keydir.has(key)) throw error;
+      if (pending.changed(key)) throw error;
     }
     return false;
   }

@@ -38,6 +38,12 @@ export class WriteBatch {
   noteUndo(key: string, previous: Location | undefined): void {
     this.undo.push(key, previous);
   }
+
+  /** Whether a write of this batch changed `key` (a linear search: for the failure path). */
+  changed(key: string): boolean {
+    for (let i = 0; i < this.undo.length; i += 2) if (this.undo[i] === key) return true;
+    return false;
+  }
 }
 
 export interface GroupCommitHooks {
