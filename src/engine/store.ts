@@ -342,12 +342,14 @@ export class KVStore {
    * whatever it reports about the data was already known from the fsyncs before it.
    */
   private closeSegments(): void {
-    for (const segment of this.segments.values()) {
-      try {
-        segment.close();
-      } catch (error) {
-        this.options.logger.error(`could not close ${segment.path}: ${describeCause(error)}`);
-      }
+    for (const segment of this.segments.values()) this.closeQuietly(segment);
+  }
+
+  private closeQuietly(segment: Segment): void {
+    try {
+      segment.close();
+    } catch (error) {
+      this.options.logger.error(`could not close ${segment.path}: ${describeCause(error)}`);
     }
   }
 
@@ -622,8 +624,10 @@ export class KVStore {
     for (const segment of segments) {
       this.segments.delete(segment.id);
       this.committer.forget(segment);
-      segment.close();
+      // Retired before it is closed: a file that leaves the index must be deleted (its records
+      // would outlive the tombstones that later compactions drop), even if close(2) fails.
       this.retired.push(segment);
+      this.closeQuietly(segment);
     }
     this.retiredTimer ??= setTimeout(() => this.deleteRetiredNow(), RETIRED_SEGMENT_GRACE_MS);
     this.retiredTimer.unref();
