@@ -12,7 +12,9 @@ import type { StorageFailure } from "./storage-failure.ts";
 //
 // 1. The store seals its active segment and starts the next one `gap` ids further on. Outputs
 //    take the ids in between: older than every write made while compaction runs, newer than
-//    every input. Replay goes in id order, so the newest record of a key still wins.
+//    every input. Replay goes in id order, so the newest record of a key still wins. Then it
+//    fsyncs the inputs (with sync "interval" or "never" they may hold records not yet on
+//    disk): step 5 needs their tombstones on disk before any copy is.
 // 2. Outputs are written as `*.compacting` temp files and fsynced. A crash leaves temp files,
 //    which open deletes; the inputs are untouched. A failed write or fdatasync fails the whole
 //    compaction: its temp files are deleted and the inputs stay in use. An fdatasync error is

@@ -18,14 +18,17 @@ import { segmentFileName } from "./segment.ts";
 const SUFFIX = ".rejected";
 const NOTE = /^segment-(\d{10})\.dat\.rejected$/;
 
-/** Leaves a note that segment `id` must be cut at `offset` on the next open. Never throws. */
+/**
+ * Leaves a note that segment `id` must be cut at `offset` on the next open; returns whether it
+ * could. Never throws.
+ */
 export function markRejectedTail(
   fs: FileSystem,
   dir: string,
   id: number,
   offset: number,
   logger: Logger,
-): void {
+): boolean {
   const path = join(dir, segmentFileName(id) + SUFFIX);
   const temp = `${path}.tmp`;
   try {
@@ -41,11 +44,14 @@ export function markRejectedTail(
     logger.error(
       `rejected records at ${segmentFileName(id)} from offset ${offset} will be cut off on restart`,
     );
+    return true;
   } catch (error) {
     logger.error(
       `could not note that ${segmentFileName(id)} must be cut at offset ${offset} (${describeCause(error)}): ` +
-        "records after that offset were rejected and may reappear after a restart",
+        "records after that offset were rejected and may reappear after a restart, with the records of " +
+        "the same write batch in older segments",
     );
+    return false;
   }
 }
 

@@ -66,6 +66,11 @@ export class Segment {
     return this.buffered > 0;
   }
 
+  /** Bytes in the file (handed to the kernel); the rest of `size` is still buffered. */
+  get fileSize(): number {
+    return this.written;
+  }
+
   get needsSync(): boolean {
     return this.unsynced;
   }

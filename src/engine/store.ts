@@ -4,6 +4,7 @@ import { DiskSpace } from "./disk-space.ts";
 import {
   CorruptionError,
   DiskFullError,
+  describeCause,
   InvalidKeyError,
   KeyTooLargeError,
   type StorageFailedError,
@@ -189,13 +190,30 @@ export class KVStore {
   async delete(key: string): Promise<boolean> {
     this.assertWritable();
     const keyBytes = this.checkKey(key);
-    if (!this.keydir.has(key)) return false;
+    if (!this.keydir.has(key)) return this.absentOnceDurable(key);
     const batch = this.committer.batch();
     this.append(batch, Op.Delete, key, keyBytes, null);
     batch.noteUndo(key, this.keydir.delete(key));
     this.counters.deletes++;
     await batch.promise;
     return true;
+  }
+
+  /**
+   * `delete()` of a key the index does not hold. It may be gone only because a write of the open
+   * batch deleted it, which is not durable yet: answer once that batch is. If the batch fails
+   * having changed the key, fail with it: its rollback may bring the key back, or, if the file
+   * cannot be cut back, a restart may replay part of it.
+   */
+  private async absentOnceDurable(key: string): Promise<boolean> {
+    const pending = this.committer.openBatch();
+    if (pending === null) return false;
+    try {
+      await pending.promise;
+    } catch (error) {
+      if (pending.changed(key)) throw error;
+    }
+    return false;
   }
 
   /** The value stored under `key`, or null. Throws CorruptionError if its record is damaged. */
@@ -212,6 +230,14 @@ export class KVStore {
         : copyValue(segment.read(offset, length), 0, length);
     if (typeof value === "string") throw new CorruptionError(segment.path, offset, value);
     return value;
+  }
+
+  /** Length in bytes of the value stored under `key`, or null; reads nothing from disk. */
+  valueLength(key: string): number | null {
+    this.assertOpen();
+    const location = this.keydir.get(key);
+    if (location === undefined) return null;
+    return location.length - RECORD_OVERHEAD - Buffer.byteLength(key, "utf8");
   }
 
   has(key: string): boolean {
@@ -231,11 +257,16 @@ export class KVStore {
    */
   openValue(key: string): OpenValue | null {
     this.assertOpen();
-    const location = this.keydir.get(key);
+    let location = this.keydir.get(key);
     if (location === undefined) return null;
+    if (location.offset + location.length > this.segmentOf(location).fileSize) {
+      // Still in the write buffer: flush the open batch (a failure there is that batch's, and
+      // undoes it), then look again.
+      this.committer.flushNow();
+      location = this.keydir.get(key);
+      if (location === undefined) return null;
+    }
     const segment = this.segmentOf(location);
-    // Make sure the bytes are in the file, not only in the write buffer.
-    if (segment.hasBuffered) segment.writeBuffered();
     const fs = this.options.fileSystem;
     const fd = fs.open(segment.path, "read");
     const keyBytes = Buffer.byteLength(key, "utf8");
@@ -381,8 +412,25 @@ export class KVStore {
         this.committer.syncAll();
       }
     } finally {
-      for (const segment of this.segments.values()) segment.close();
+      this.closeSegments();
       this.lock.release();
+    }
+  }
+
+  /**
+   * Closes every segment file. A failed close(2) is logged, not thrown: it must not keep the
+   * other files open or the LOCK held (the disk may be gone, and every call failing), and
+   * whatever it reports about the data was already known from the fsyncs before it.
+   */
+  private closeSegments(): void {
+    for (const segment of this.segments.values()) this.closeQuietly(segment);
+  }
+
+  private closeQuietly(segment: Segment): void {
+    try {
+      segment.close();
+    } catch (error) {
+      this.options.logger.error(`could not close ${segment.path}: ${describeCause(error)}`);
     }
   }
 
@@ -495,6 +543,11 @@ export class KVStore {
     const gap = 2 * Math.ceil(live / this.options.maxSegmentBytes) + 2;
     this.rotate(sealedActive + gap);
     if (emptyActive !== null) this.dropEmptySegment(emptyActive);
+    // With sync "interval" or "never" the inputs may hold records not yet on disk. Their
+    // tombstones are not copied, and the inputs stay on disk until their deletion is made
+    // durable: were the copies durable while a tombstone was not, a power cut would bring its
+    // key back. So the inputs are made durable before any copy is.
+    this.committer.syncAll();
     let result: CompactionResult;
     try {
       result = await this.compactInto(inputs, sealedActive + 1, sealedActive + gap - 1);
@@ -676,8 +729,10 @@ export class KVStore {
     for (const segment of segments) {
       this.segments.delete(segment.id);
       this.committer.forget(segment);
-      segment.close();
+      // Retired before it is closed: a file that leaves the index must be deleted (its records
+      // would outlive the tombstones that later compactions drop), even if close(2) fails.
       this.retired.push(segment);
+      this.closeQuietly(segment);
     }
     this.deleteRetiredNow();
   }

@@ -38,6 +38,12 @@ export class WriteBatch {
   noteUndo(key: string, previous: Location | undefined): void {
     this.undo.push(key, previous);
   }
+
+  /** Whether a write of this batch changed `key` (a linear search: for the failure path). */
+  changed(key: string): boolean {
+    for (let i = 0; i < this.undo.length; i += 2) if (this.undo[i] === key) return true;
+    return false;
+  }
 }
 
 export interface GroupCommitHooks {
@@ -97,6 +103,11 @@ export class GroupCommitter {
       if (this.open === batch) this.flush(batch);
     });
     return batch;
+  }
+
+  /** The batch that writes join now, if one is open (not yet flushed). */
+  openBatch(): WriteBatch | null {
+    return this.open;
   }
 
   /**
@@ -188,20 +199,34 @@ export class GroupCommitter {
    * bytes, cut off each file and made durable, so that a restart cannot replay a write its
    * caller was told had failed. A cut that fails latches the failed state and leaves a note
    * that makes recovery cut there (rejected-tail.ts).
+   *
+   * A batch that filled its segment goes on in the next one. The newest segment is cut first,
+   * and once a cut has failed no older one is cut (its note makes recovery cut it): what is
+   * left of the batch, in the page cache if the process dies meanwhile or for good if no note
+   * can be written, is then a prefix of it, never a later write without the earlier ones.
    */
   private fail(batch: WriteBatch, error: unknown, reachedFiles: boolean): void {
     this.hooks.rollback(batch);
-    batch.segments.forEach((segment, i) => {
+    let cutFailed = false;
+    for (let i = batch.segments.length - 1; i >= 0; i--) {
+      const segment = batch.segments[i] as Segment;
       const sizeBefore = batch.sizesBefore[i] as number;
-      try {
-        segment.truncate(sizeBefore);
-        // Written bytes may reach the disk at any time: the cut must reach it too.
-        if (reachedFiles) segment.sync();
-      } catch (cutError) {
-        this.hooks.failure.latch(`cutting a failed write off ${segment.path}`, cutError);
-        markRejectedTail(this.hooks.fs, this.hooks.dir, segment.id, sizeBefore, this.logger);
+      // Bytes that reached no file only leave the buffer: there is no order to keep.
+      if (!cutFailed || !reachedFiles) {
+        try {
+          segment.truncate(sizeBefore);
+          // Written bytes may reach the disk at any time: the cut must reach it too.
+          if (reachedFiles) segment.sync();
+          continue;
+        } catch (cutError) {
+          this.hooks.failure.latch(`cutting a failed write off ${segment.path}`, cutError);
+          cutFailed = true;
+        }
       }
-    });
+      const noted = markRejectedTail(this.hooks.fs, this.hooks.dir, segment.id, sizeBefore, this.logger);
+      // Recovery will keep this part of the batch: it must keep the older parts too.
+      if (!noted && reachedFiles) break;
+    }
     const latched = this.hooks.failure.error;
     // A latched failure was logged when it latched.
     if (latched === null) {

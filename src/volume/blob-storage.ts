@@ -69,13 +69,14 @@ export class BlobStorage {
    * CorruptionError when the record is damaged.
    */
   read(key: string): StoredBlob | null {
-    const file = this.store.openValue(key);
-    if (file === null) return null;
-    if (file.length < this.streamFromFileBytes) {
-      file.close();
+    const length = this.store.valueLength(key);
+    if (length === null) return null;
+    if (length < this.streamFromFileBytes) {
       const bytes = this.store.get(key);
       return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), bytes };
     }
+    const file = this.store.openValue(key);
+    if (file === null) return null;
     try {
       return { size: file.length, etag: this.checkLarge(key, file), file };
     } catch (error) {
@@ -89,13 +90,15 @@ export class BlobStorage {
    * blob is read (and checked) only when its etag is not cached.
    */
   summary(key: string): BlobSummary | null {
+    const length = this.store.valueLength(key);
+    if (length === null) return null;
+    if (length < this.streamFromFileBytes) {
+      const bytes = this.store.get(key);
+      return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), streamed: false };
+    }
     const file = this.store.openValue(key);
     if (file === null) return null;
     try {
-      if (file.length < this.streamFromFileBytes) {
-        const bytes = this.store.get(key);
-        return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), streamed: false };
-      }
       const cached = this.largeEtags.get(key);
       const known = cached !== undefined && cached.path === file.path && cached.offset === file.offset;
       return { size: file.length, etag: known ? cached.etag : this.checkLarge(key, file), streamed: true };

@@ -11,6 +11,7 @@ import {
   silentLogger,
 } from "../../src/index.ts";
 import { type FaultRule, FaultyFileSystem } from "../fault/faulty-file-system.ts";
+import { directoryLockIsFree } from "../fault/lock-probe.ts";
 import { crashCopy, dump, recordingLogger, seededValue, tempDir, testKey, text } from "../helpers.ts";
 
 const baseOptions: KVStoreOptions = {
@@ -120,6 +121,58 @@ describe("fsync discipline", () => {
   });
 });
 
+describe("a delete that finds its key gone answers only for what is durable", () => {
+  it("gone only because the open batch deleted it: the answer waits for that batch, and shares its failure", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    fs.rule = failing("EIO", (op, path) => op === "datasync" && isSegment(path));
+    const results = await Promise.allSettled([store.delete("a"), store.delete("a")]);
+    expect(results.map((result) => result.status)).toEqual(["rejected", "rejected"]);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(StorageFailedError);
+    expect(text(store.get("a"))).toBe("1");
+    await store.close();
+    expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
+  });
+
+  it("gone, but the open batch that changed it fails: the answer fails with it", async () => {
+    const { dir, fs, store } = await openFaulty();
+    const second = (path: string) => path.endsWith("segment-0000000002.dat");
+    // The batch's part in the second segment cannot be written, nor cut off, nor noted: the
+    // part in the first stays (a prefix of the batch, see "double faults" below).
+    fs.rule = (call) => {
+      if ((call.op === "write" || call.op === "truncate") && second(call.path)) return "EIO";
+      return call.op === "open" && call.path.endsWith(".rejected.tmp") ? "EIO" : null;
+    };
+    const results = await Promise.allSettled([
+      store.set("d", "1"),
+      store.set("big", seededValue(1, 4070)),
+      store.delete("d"),
+      store.delete("d"),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
+    fs.rule = null;
+    await store.close();
+    // "d" is back after the restart: no delete of it may have been acknowledged.
+    expect(await reopen(dir)).toEqual(new Map([["d", hex("1")]]));
+  });
+
+  it("gone whatever the open batch does: false, though that batch fails", async () => {
+    const { fs, store } = await openFaulty();
+    fs.rule = failing("EIO", (op, path) => op === "datasync" && isSegment(path));
+    const results = await Promise.allSettled([store.set("b", "2"), store.delete("never-set")]);
+    expect(results.map((result) => result.status)).toEqual(["rejected", "fulfilled"]);
+    expect((results[1] as PromiseFulfilledResult<boolean>).value).toBe(false);
+    await store.close();
+  });
+
+  it("without a fault: the first delete of a batch says true, the second false", async () => {
+    const { store } = await openFaulty();
+    await store.set("a", "1");
+    expect(await Promise.all([store.delete("a"), store.delete("a")])).toEqual([true, false]);
+    await store.close();
+  });
+});
+
 describe("double faults: the rollback of a failed batch fails too", () => {
   it("a rejected write and a rejected delete never reappear after a restart", async () => {
     const { dir, fs, store } = await openFaulty();
@@ -145,6 +198,69 @@ describe("double faults: the rollback of a failed batch fails too", () => {
     ]);
     expect(await reopen(crashed)).toEqual(expected);
     expect(await reopen(dir)).toEqual(expected);
+  });
+
+  // A batch that fills its segment goes on in the next one. What a failed undo leaves of it must
+  // be a prefix (in the order its writes were made): never a later write without an earlier one.
+  const big = seededValue(1, 4070);
+  const prefixesOfBatch = [
+    new Map([["a", hex("1")]]),
+    new Map(),
+    new Map([["big", Buffer.from(big).toString("hex")]]),
+  ];
+
+  it("a crash while undoing a batch that spans two segments leaves a prefix of it", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    let died = false;
+    fs.rule = (call) => {
+      if (died) return "EIO";
+      // The process dies right after the first cut of the undo.
+      if (call.op === "truncate") died = true;
+      return call.op === "datasync" && isSegment(call.path) ? "EIO" : null;
+    };
+    const results = await Promise.allSettled([store.delete("a"), store.set("big", big)]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    expect(store.stats().numSegments).toBe(2);
+    const crashed = crashCopy(dir);
+    await store.close().catch(() => {});
+    fs.closeAll();
+    expect(prefixesOfBatch).toContainEqual(await reopen(crashed));
+  });
+
+  it("an undo whose cut fails in the newer segment leaves the older one uncut", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    let syncs = 0;
+    fs.rule = (call) => {
+      if (call.op === "datasync" && isSegment(call.path) && ++syncs === 1) return "EIO";
+      if (call.op === "truncate" && call.path.endsWith("segment-0000000002.dat")) return "EIO";
+      return call.op === "open" && call.path.endsWith(".rejected.tmp") ? "EIO" : null;
+    };
+    const results = await Promise.allSettled([store.delete("a"), store.set("big", big)]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    fs.rule = null;
+    await store.close();
+    expect(prefixesOfBatch).toContainEqual(await reopen(dir));
+  });
+
+  it("an undo whose cut fails in the newer segment notes both, and recovery cuts the whole batch", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("a", "1");
+    let syncs = 0;
+    fs.rule = (call) => {
+      if (call.op === "datasync" && isSegment(call.path) && ++syncs === 1) return "EIO";
+      return call.op === "truncate" && call.path.endsWith("segment-0000000002.dat") ? "EIO" : null;
+    };
+    await Promise.allSettled([store.delete("a"), store.set("big", big)]);
+    expect(
+      readdirSync(dir)
+        .filter((name) => name.endsWith(".rejected"))
+        .sort(),
+    ).toEqual(["segment-0000000001.dat.rejected", "segment-0000000002.dat.rejected"]);
+    fs.rule = null;
+    await store.close();
+    expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
   });
 
   it("a rejected-tail note is written only when the cut fails, and recovery removes it", async () => {
@@ -174,6 +290,21 @@ describe("full disk", () => {
     expect(text(store.get("a"))).toBe("1");
     await store.close();
     expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
+  });
+
+  it("a read of a value still in the write buffer never fails because its write does", async () => {
+    const { fs, store } = await openFaulty();
+    await store.set("old", "kept");
+    fs.rule = failing("ENOSPC", diskFull);
+    const pending = store.set("fresh", seededValue(1, 3000));
+    // Opening the value flushes its batch through the group commit, which undoes it.
+    expect(store.openValue("fresh")).toBeNull();
+    await expect(pending).rejects.toBeInstanceOf(DiskFullError);
+    const old = store.openValue("old");
+    expect(old?.length).toBe(4);
+    old?.close();
+    expect(text(store.get("old"))).toBe("kept");
+    await store.close();
   });
 
   it("gives up the space reserve, refuses new values until space is back, and lets deletes through", async () => {
@@ -328,6 +459,24 @@ describe("compaction under faults", () => {
     expect(await reopen(dir)).toEqual(expected);
   });
 
+  it("an input whose close(2) fails is still deleted: no key it holds comes back", async () => {
+    const { dir, fs, store } = await openFaulty();
+    await store.set("k", "old");
+    await store.set("fill-1", seededValue(1, 4070));
+    await store.delete("k");
+    await store.set("fill-2", seededValue(2, 4070));
+    // "k" in the first segment, its tombstone in the third.
+    expect(store.stats().numSegments).toBe(4);
+    fs.rule = failing("EIO", (op, path) => op === "close" && path.endsWith("segment-0000000001.dat"));
+    await store.compact().catch(() => {});
+    fs.rule = null;
+    // This one drops the tombstone of "k": the record it hid must be gone from the disk by then.
+    await store.compact();
+    await store.close();
+    expect(readdirSync(dir)).not.toContain("segment-0000000001.dat");
+    expect((await reopen(dir)).has("k")).toBe(false);
+  });
+
   it("a failed rename of an output fails the compaction and removes the outputs", async () => {
     const { dir, fs, store, expected } = await storeWithGarbage();
     let renames = 0;
@@ -341,5 +490,58 @@ describe("compaction under faults", () => {
     const after = new Map(expected);
     after.delete(testKey(10));
     expect(await reopen(dir)).toEqual(after);
+  });
+});
+
+describe("power cut after a compaction", () => {
+  for (const sync of ["never", "interval"] as const) {
+    it(`sync ${sync}: a delete that compaction dropped stays deleted once a snapshot has fsynced it`, async () => {
+      const { fs, store } = await openFaulty({ sync, syncIntervalMs: 3_600_000 });
+      await store.set("c", "1");
+      await store.saveSnapshot();
+      await store.delete("c");
+      // The tombstone's segment is an input: the output holds no record of "c", and the input
+      // stays on disk until its deletion is made durable, a second later.
+      await store.compact();
+      // Documented to fsync every write made so far.
+      await store.saveSnapshot();
+      const image = tempDir("kvstore-power-cut");
+      fs.powerCutImage(image);
+      fs.rule = () => "EIO";
+      await store.close().catch(() => {});
+      fs.closeAll();
+      expect(await reopen(image)).toEqual(new Map());
+    });
+  }
+});
+
+describe("close after the disk has gone", () => {
+  const everyCallFails: FaultRule = () => "EIO";
+
+  it("close() closes every file and releases the LOCK though close(2) fails too", async () => {
+    const { dir, fs, store } = await openFaulty();
+    for (let i = 0; i < 40; i++) await store.set(testKey(i), seededValue(i, 200));
+    const segments = store.stats().numSegments;
+    expect(segments).toBeGreaterThan(1);
+    fs.rule = everyCallFails;
+    await store.close();
+    // Every segment's close(2) was tried, not only the first one's.
+    const closed = fs.log.filter((call) => call.op === "close" && isSegment(call.path));
+    expect(new Set(closed.map((call) => call.path)).size).toBe(segments);
+    expect(directoryLockIsFree(dir)).toBe(true);
+    fs.closeAll();
+    // The same process can open the directory again (the LOCK is not still held here).
+    const reopened = await reopen(dir);
+    expect(reopened.size).toBe(40);
+  });
+
+  it("sync never: close() reports the failed final fsync, and still releases everything", async () => {
+    const { dir, fs, store } = await openFaulty({ sync: "never" });
+    await store.set("a", "1");
+    fs.rule = everyCallFails;
+    await expect(store.close()).rejects.toBeInstanceOf(StorageFailedError);
+    expect(directoryLockIsFree(dir)).toBe(true);
+    fs.closeAll();
+    expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
   });
 });

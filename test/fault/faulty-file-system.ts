@@ -25,6 +25,9 @@ export type FaultRule = (call: FsCall) => string | null;
 interface Inode {
   /** Bytes as of the last successful fdatasync; null if never synced. */
   durable: Uint8Array | null;
+  /** The call that made `durable`: a background fdatasync that ends after a later one began
+   * must not put back older bytes. */
+  durableSeq?: number;
 }
 
 export function injectedError(errno: string, call: FsCall): Error {
@@ -116,14 +119,19 @@ export class FaultyFileSystem implements FileSystem {
 
   datasync(fd: number): void {
     this.check("datasync", this.pathOf(fd));
+    const seq = this.calls;
     realFileSystem.datasync(fd);
-    this.noteSynced(fd);
+    this.noteSynced(fd, this.contents(fd), seq);
   }
 
   async datasyncInBackground(fd: number): Promise<void> {
     this.check("datasyncInBackground", this.pathOf(fd));
+    const seq = this.calls;
+    // fdatasync makes durable what was written before it was called. Bytes written while it
+    // runs (compaction goes on writing its output meanwhile) may or may not be: count them as not.
+    const bytes = this.contents(fd);
     await realFileSystem.datasyncInBackground(fd);
-    this.noteSynced(fd);
+    this.noteSynced(fd, bytes, seq);
   }
 
   truncate(fd: number, length: number): void {
@@ -207,10 +215,16 @@ export class FaultyFileSystem implements FileSystem {
     return this.fdPaths.get(fd) ?? `fd ${fd}`;
   }
 
-  /** The file behind `fd` is on disk as it is now. */
-  private noteSynced(fd: number): void {
+  /** The file behind `fd` is on disk as `bytes`, synced by call `seq`. */
+  private noteSynced(fd: number, bytes: Uint8Array, seq: number): void {
     const inode = this.fdInodes.get(fd);
-    if (inode === undefined) return;
+    if (inode === undefined || (inode.durableSeq ?? 0) > seq) return;
+    inode.durable = bytes;
+    inode.durableSeq = seq;
+  }
+
+  /** The bytes of the file behind `fd` now. */
+  private contents(fd: number): Uint8Array {
     const size = fstatSync(fd).size;
     const bytes = new Uint8Array(size);
     let done = 0;
@@ -219,6 +233,6 @@ export class FaultyFileSystem implements FileSystem {
       if (got === 0) break;
       done += got;
     }
-    inode.durable = bytes.subarray(0, done);
+    return bytes.subarray(0, done);
   }
 }
