@@ -9,6 +9,7 @@ import { adminRoutes } from "./routes/admin.ts";
 import { blobRoutes } from "./routes/blobs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
+import { guardRequest, loopbackPolicy, type SecurityPolicy } from "./security/guard.ts";
 
 export interface AppOptions {
   /** Largest request body in bytes; larger ones get a JSON 413 and nothing is stored. Default 100 MiB. */
@@ -19,6 +20,8 @@ export interface AppOptions {
   logRequests?: boolean;
   /** Milliseconds clock for uptime; tests pass their own. */
   now?: () => number;
+  /** Tokens, Host, Origin and CORS rules. Default: a loopback server with no token (open). */
+  security?: SecurityPolicy;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
@@ -32,6 +35,7 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
   const logger = options.logger ?? silentLogger;
   const logRequests = options.logRequests ?? false;
   const now = options.now ?? Date.now;
+  const security = options.security ?? loopbackPolicy;
   const startedAt = now();
   const uptimeSeconds = () => (now() - startedAt) / 1000;
   const metrics = new ServerMetrics(storage, uptimeSeconds);
@@ -51,8 +55,9 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
   // Requests are recorded when their handler returns (onAfterHandle) or throws (onError), not in
   // onAfterResponse, which Elysia runs through a setImmediate per request: too dear on the hot path.
   return new Elysia({ name: "kvstore" })
-    .onRequest(({ request }) => {
+    .onRequest(({ request, set }) => {
       receivedAt.set(request, performance.now());
+      return guardRequest(request, security, set.headers);
     })
     .onAfterHandle(({ request, route, set, responseValue }) => {
       record(request, route, responseValue instanceof Response ? responseValue.status : Number(set.status));

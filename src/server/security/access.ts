@@ -1,0 +1,64 @@
+import { refusal } from "./refusal.ts";
+import { type AccessTokens, ROLES, type Role, roleCovers } from "./tokens.ts";
+
+/** `open`: anyone may call it. */
+export type Requirement = Role | "open";
+
+/**
+ * What a route needs: /health and the API documentation are open (the document describes the
+ * routes, which are public in the source, and holds no data; Swagger UI must load before its
+ * "Authorize" button can take a token); /metrics needs read unless made public; reading blobs
+ * needs read, changing them write; /admin and anything unknown need admin.
+ */
+export function requirementOf(method: string, path: string, metricsPublic: boolean): Requirement {
+  if (path === "/health") return "open";
+  if (path === "/swagger" || path.startsWith("/swagger/")) return "open";
+  if (path === "/metrics") return metricsPublic ? "open" : "read";
+  if (path === "/blobs" || path.startsWith("/blobs/")) {
+    return method === "GET" || method === "HEAD" ? "read" : "write";
+  }
+  return "admin";
+}
+
+function strongest(requirements: Requirement[]): Requirement {
+  let result: Requirement = "open";
+  for (const requirement of requirements) {
+    if (requirement !== "open" && (result === "open" || roleCovers(requirement, result)))
+      result = requirement;
+  }
+  return result;
+}
+
+const BEARER = /^Bearer[ ]+(\S+)[ ]*$/i;
+
+/**
+ * Checks the request's bearer token against what its paths need: undefined lets it through,
+ * otherwise the 401 (no valid token) or 403 (a role too weak) to answer. With no token
+ * configured, everything is open.
+ */
+export function checkAccess(
+  request: Request,
+  paths: string[],
+  tokens: AccessTokens,
+  metricsPublic: boolean,
+): Response | undefined {
+  if (tokens.isEmpty) return undefined;
+  const needed = strongest(paths.map((path) => requirementOf(request.method, path, metricsPublic)));
+  if (needed === "open") return undefined;
+  const presented = BEARER.exec(request.headers.get("authorization") ?? "")?.[1];
+  const role = presented === undefined ? undefined : tokens.roleOf(presented);
+  if (role === undefined) {
+    const message =
+      presented === undefined
+        ? "Authentication required: send Authorization: Bearer <token>"
+        : "Invalid token";
+    return refusal(401, message, { "www-authenticate": 'Bearer realm="kvstore"' });
+  }
+  if (!roleCovers(role, needed)) {
+    return refusal(
+      403,
+      `This needs a token with the ${needed} role (of ${ROLES.join(", ")}); yours has ${role}`,
+    );
+  }
+  return undefined;
+}
