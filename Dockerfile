@@ -1,6 +1,9 @@
 # kvstore volume server image.
 #   docker build -t kvstore .
-#   docker run -p 8000:8000 -v kvstore-data:/data kvstore
+#   docker run -p 8000:8000 -v kvstore-data:/data -e AUTH_TOKEN kvstore
+# The server listens on every interface of the container, so it refuses to start without a token:
+# export AUTH_TOKEN (e.g. AUTH_TOKEN=$(openssl rand -hex 32)) before `docker run -e AUTH_TOKEN`,
+# or mount a tokens file and set AUTH_TOKENS_FILE. Never bake a token into the image.
 # Not built on the development machines (they run no Docker engine); keep every step readable.
 
 # 1. Compile src/main.ts into one self-contained executable, dist/kvstore.

@@ -23,11 +23,26 @@ export interface ServerConfig {
   /** Space reserve given up when the disk fills (engine option reserveBytes); undefined: the default. */
   reserveBytes: number | undefined;
   logLevel: LogLevel;
+  /** One admin token (AUTH_TOKEN: environment only, so that it never shows in a process list). */
+  authToken: string | undefined;
+  /** A file of `<role> <token>` lines; read when the server starts. */
+  authTokensFile: string | undefined;
+  /** Lets the server listen on a non-loopback address with no token configured. */
+  allowUnauthenticated: boolean;
+  /** Serves /metrics without a token. */
+  metricsPublic: boolean;
+  /** Host names accepted in the Host header besides the bound address, loopback names and IP literals. */
+  allowedHosts: string[];
+  /** Origins allowed to call the API from a browser; `*` allows every origin, for GET and HEAD only. */
+  corsOrigins: string[];
+  /** PEM certificate and key files; both or neither. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
 }
 
 export const defaultServerConfig: ServerConfig = {
   port: 8000,
-  host: "0.0.0.0",
+  host: "127.0.0.1",
   dataDir: "./data",
   volumeId: "vol-1",
   sync: "always",
@@ -36,6 +51,14 @@ export const defaultServerConfig: ServerConfig = {
   compactionThreshold: undefined,
   reserveBytes: undefined,
   logLevel: "info",
+  authToken: undefined,
+  authTokensFile: undefined,
+  allowUnauthenticated: false,
+  metricsPublic: false,
+  allowedHosts: [],
+  corsOrigins: [],
+  tlsCert: undefined,
+  tlsKey: undefined,
 };
 
 /** Segments and values are addressed with 32-bit offsets by the engine. */
@@ -75,25 +98,48 @@ function nonEmpty(raw: string): string {
   return raw;
 }
 
+/** `1`/`true` or `0`/`false`; a switch flag given alone means true. */
+function yesOrNo(raw: string): boolean {
+  if (raw === "1" || raw === "true") return true;
+  if (raw === "0" || raw === "false") return false;
+  throw new ConfigError("expected 1, true, 0 or false");
+}
+
+function commaList(raw: string): string[] {
+  return raw
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+}
+
 interface Setting {
   env: string;
-  flag: string;
+  /** Absent for a setting that is taken from the environment only. */
+  flag: string | undefined;
+  /** A switch is given as a flag without a value. */
+  isSwitch: boolean;
   apply(config: ServerConfig, raw: string): void;
 }
 
 function setting<K extends keyof ServerConfig>(
   key: K,
   env: string,
-  flag: string,
+  flag: string | undefined,
   parse: (raw: string) => ServerConfig[K],
+  isSwitch = false,
 ): Setting {
   return {
     env,
     flag,
+    isSwitch,
     apply(config, raw) {
       config[key] = parse(raw);
     },
   };
+}
+
+function switchSetting(key: "allowUnauthenticated" | "metricsPublic", env: string, flag: string): Setting {
+  return setting(key, env, flag, yesOrNo, true);
 }
 
 const settings: Setting[] = [
@@ -107,6 +153,16 @@ const settings: Setting[] = [
   setting("compactionThreshold", "COMPACTION_THRESHOLD", "--compaction-threshold", integer(1, 1_000_000)),
   setting("reserveBytes", "RESERVE_MB", "--reserve-mb", (raw) => (raw === "0" ? 0 : megabytes(raw))),
   setting("logLevel", "LOG_LEVEL", "--log-level", oneOf(LOG_LEVELS)),
+  setting("authToken", "AUTH_TOKEN", undefined, nonEmpty),
+  setting("authTokensFile", "AUTH_TOKENS_FILE", "--auth-tokens", nonEmpty),
+  switchSetting("allowUnauthenticated", "ALLOW_UNAUTHENTICATED", "--allow-unauthenticated"),
+  switchSetting("metricsPublic", "METRICS_PUBLIC", "--metrics-public"),
+  setting("allowedHosts", "ALLOWED_HOSTS", "--allowed-hosts", (raw) =>
+    commaList(raw).map((h) => h.toLowerCase()),
+  ),
+  setting("corsOrigins", "CORS_ORIGINS", "--cors-origins", commaList),
+  setting("tlsCert", "TLS_CERT", "--tls-cert", nonEmpty),
+  setting("tlsKey", "TLS_KEY", "--tls-key", nonEmpty),
 ];
 
 function applyNamed(config: ServerConfig, target: Setting, name: string, raw: string): void {
@@ -134,12 +190,15 @@ export function loadServerConfig(args: string[], env: Record<string, string | un
     const [flag = "", inlineValue] = arg.startsWith("--") && arg.includes("=") ? splitOnce(arg, "=") : [arg];
     const target = settings.find((candidate) => candidate.flag === flag);
     if (target === undefined) {
-      const known = settings.map((candidate) => candidate.flag).join(", ");
+      const known = settings.flatMap((candidate) => candidate.flag ?? []).join(", ");
       throw new ConfigError(`unknown argument ${JSON.stringify(arg)} for serve; known flags: ${known}`);
     }
-    const raw = inlineValue ?? args[++i];
+    const raw = inlineValue ?? (target.isSwitch ? "true" : args[++i]);
     if (raw === undefined) throw new ConfigError(`${flag} needs a value`);
     applyNamed(config, target, flag, raw);
+  }
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new ConfigError("TLS needs both --tls-cert (TLS_CERT) and --tls-key (TLS_KEY), or neither");
   }
   return config;
 }

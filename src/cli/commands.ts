@@ -38,7 +38,7 @@ then finishes the requests in flight, saves the index snapshot and exits 0.
 
 Flags, each with an environment variable (a flag wins over its variable):
   --port N                        PORT (8000; 0 picks a free port)
-  --host HOST                     HOST (0.0.0.0)
+  --host HOST                     HOST (127.0.0.1; any other address needs a token)
   --data-dir DIR                  DATA_DIR (./data)
   --volume-id ID                  VOLUME_ID (vol-1)
   --sync always|interval|never    SYNC (always: every write is fsynced before its reply)
@@ -46,7 +46,14 @@ Flags, each with an environment variable (a flag wins over its variable):
   --segment-mb N                  SEGMENT_MB (64), the size at which a new segment starts
   --compaction-threshold N        COMPACTION_THRESHOLD, sealed segments that start a compaction
   --reserve-mb N                  RESERVE_MB (8), space given up for deletes and compaction when the disk fills
-  --log-level LEVEL               LOG_LEVEL: debug, info (default), warn or error`,
+  --log-level LEVEL               LOG_LEVEL: debug, info (default), warn or error
+  (no flag)                       AUTH_TOKEN, one admin token for Authorization: Bearer
+  --auth-tokens FILE              AUTH_TOKENS_FILE, lines of "<role> <token>" (read, write, admin)
+  --allow-unauthenticated         ALLOW_UNAUTHENTICATED=1, listen beyond loopback with no token
+  --metrics-public                METRICS_PUBLIC=1, serve /metrics without a token
+  --allowed-hosts A,B             ALLOWED_HOSTS, host names accepted in the Host header
+  --cors-origins A,B|*            CORS_ORIGINS, origins allowed to call from a browser (* reads only)
+  --tls-cert FILE --tls-key FILE  TLS_CERT and TLS_KEY, PEM files: serve HTTPS`,
     minArgs: 0,
     maxArgs: Number.POSITIVE_INFINITY,
   }),

@@ -18,6 +18,11 @@ export async function serveCommand(
     throw error;
   }
   const { startServer } = await import("../server/serve.ts");
-  await startServer(config);
+  try {
+    await startServer(config);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message, "serve");
+    throw error;
+  }
   return ExitCode.success;
 }

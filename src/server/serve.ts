@@ -3,6 +3,7 @@ import { KVStore } from "../index.ts";
 import { BlobStorage } from "../volume/blob-storage.ts";
 import { createApp } from "./app.ts";
 import { createLogger, describeError } from "./logger.ts";
+import { loadSecurity } from "./security/load-security.ts";
 
 export interface ServerHandle {
   /** Where the server listens, with the port the OS picked when the configuration said 0. */
@@ -22,11 +23,15 @@ export interface StartOptions {
 /** How long in-flight requests get to finish on shutdown before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
-/** Opens the store, listens, and returns once the server accepts connections. */
+/**
+ * Opens the store, listens, and returns once the server accepts connections. Throws ConfigError,
+ * before the store is opened, for security settings it cannot use.
+ */
 export async function startServer(
   config: ServerConfig,
   { handleSignals = true }: StartOptions = {},
 ): Promise<ServerHandle> {
+  const security = await loadSecurity(config);
   const logger = createLogger(config.logLevel);
   const store = await KVStore.open(config.dataDir, {
     sync: config.sync,
@@ -41,6 +46,7 @@ export async function startServer(
     maxBodyBytes: config.maxBodyBytes,
     logger,
     logRequests: config.logLevel === "debug",
+    security: security.policy,
   });
   try {
     app.listen({
@@ -52,6 +58,7 @@ export async function startServer(
       // Elysia's default would let a second server share the port and split the traffic.
       reusePort: false,
       development: false,
+      tls: security.tls,
     });
   } catch (error) {
     await store.close();
@@ -59,7 +66,7 @@ export async function startServer(
   }
   const server = app.server;
   if (server === null) throw new Error("the HTTP server did not start");
-  const url = new URL(`http://${server.hostname}:${server.port}`);
+  const url = new URL(`${security.tls === undefined ? "http" : "https"}://${server.hostname}:${server.port}`);
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {

@@ -17,7 +17,7 @@ describe("loadServerConfig", () => {
   it("starts from the documented defaults", () => {
     expect(loadServerConfig([], {})).toEqual({
       port: 8000,
-      host: "0.0.0.0",
+      host: "127.0.0.1",
       dataDir: "./data",
       volumeId: "vol-1",
       sync: "always",
@@ -26,6 +26,14 @@ describe("loadServerConfig", () => {
       compactionThreshold: undefined,
       reserveBytes: undefined,
       logLevel: "info",
+      authToken: undefined,
+      authTokensFile: undefined,
+      allowUnauthenticated: false,
+      metricsPublic: false,
+      allowedHosts: [],
+      corsOrigins: [],
+      tlsCert: undefined,
+      tlsKey: undefined,
     });
     expect(loadServerConfig([], {})).toEqual(defaultServerConfig);
   });
@@ -42,6 +50,14 @@ describe("loadServerConfig", () => {
       COMPACTION_THRESHOLD: "4",
       RESERVE_MB: "2",
       LOG_LEVEL: "debug",
+      AUTH_TOKEN: "secret",
+      AUTH_TOKENS_FILE: "/etc/kv/tokens",
+      ALLOW_UNAUTHENTICATED: "1",
+      METRICS_PUBLIC: "true",
+      ALLOWED_HOSTS: "kv.example, KV2.example",
+      CORS_ORIGINS: "https://app.example,https://b.example",
+      TLS_CERT: "/etc/kv/cert.pem",
+      TLS_KEY: "/etc/kv/key.pem",
     };
     expect(loadServerConfig([], env)).toEqual({
       port: 9000,
@@ -54,6 +70,14 @@ describe("loadServerConfig", () => {
       compactionThreshold: 4,
       reserveBytes: 2 * MiB,
       logLevel: "debug",
+      authToken: "secret",
+      authTokensFile: "/etc/kv/tokens",
+      allowUnauthenticated: true,
+      metricsPublic: true,
+      allowedHosts: ["kv.example", "kv2.example"],
+      corsOrigins: ["https://app.example", "https://b.example"],
+      tlsCert: "/etc/kv/cert.pem",
+      tlsKey: "/etc/kv/key.pem",
     });
     expect(loadServerConfig(["--reserve-mb", "0"], {}).reserveBytes).toBe(0);
   });
@@ -83,6 +107,24 @@ describe("loadServerConfig", () => {
     expect(
       loadServerConfig(["--segment-mb=0.5", "--compaction-threshold", "2", "--log-level", "error"], {}),
     ).toMatchObject({ maxSegmentBytes: MiB / 2, compactionThreshold: 2, logLevel: "error" });
+  });
+
+  it("takes switches as flags without a value, and the token from the environment only", () => {
+    const config = loadServerConfig(["--allow-unauthenticated", "--metrics-public", "--port", "1"], {
+      ALLOW_UNAUTHENTICATED: "0",
+    });
+    expect(config).toMatchObject({ allowUnauthenticated: true, metricsPublic: true, port: 1 });
+    expect(loadServerConfig(["--metrics-public=false"], { METRICS_PUBLIC: "1" }).metricsPublic).toBe(false);
+    expect(configError([], { METRICS_PUBLIC: "yes" })).toBe(
+      'invalid METRICS_PUBLIC "yes": expected 1, true, 0 or false',
+    );
+    expect(configError(["--auth-token", "x"])).toContain('unknown argument "--auth-token"');
+  });
+
+  it("needs both TLS files or neither", () => {
+    const message = "TLS needs both --tls-cert (TLS_CERT) and --tls-key (TLS_KEY), or neither";
+    expect(configError(["--tls-cert", "cert.pem"])).toBe(message);
+    expect(configError([], { TLS_KEY: "key.pem" })).toBe(message);
   });
 
   it("ignores empty environment variables", () => {
