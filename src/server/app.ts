@@ -57,7 +57,11 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
   return new Elysia({ name: "kvstore" })
     .onRequest(({ request, set }) => {
       receivedAt.set(request, performance.now());
-      return guardRequest(request, security, set.headers);
+      const refused = guardRequest(request, security, set.headers);
+      // Answered before routing, so no route hook records it; refusals are worth counting.
+      if (refused !== undefined)
+        record(request, refused.status === 204 ? "preflight" : "refused", refused.status);
+      return refused;
     })
     .onAfterHandle(({ request, route, set, responseValue }) => {
       record(request, route, responseValue instanceof Response ? responseValue.status : Number(set.status));

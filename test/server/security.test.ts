@@ -59,6 +59,19 @@ describe("access with tokens configured", () => {
       expect(await response.json()).toEqual({ error: expect.any(String) });
     }
     expect(store.has("k")).toBe(false);
+    const wrong = await request("GET", "/blobs/k", { headers: bearer("wrong") });
+    expect(wrong.headers.get("www-authenticate")).toContain('error="invalid_token"');
+  });
+
+  it("counts refused requests in /metrics", async () => {
+    const { request } = await openSecuredApp();
+    await request("PUT", "/blobs/k", { body: "v" });
+    const metrics = await request("GET", "/metrics", {
+      headers: { ...bearer("reader-token"), accept: "text/plain" },
+    });
+    expect(await metrics.text()).toContain(
+      'kvstore_http_requests_total{method="PUT",route="refused",status="401"} 1',
+    );
   });
 
   it("lets read GET, HEAD and list blobs and read /metrics, and refuses it writes with 403", async () => {

@@ -1,4 +1,5 @@
 import { refusal } from "./refusal.ts";
+import { requestPaths } from "./request-path.ts";
 import { type AccessTokens, ROLES, type Role, roleCovers } from "./tokens.ts";
 
 /** `open`: anyone may call it. */
@@ -38,21 +39,23 @@ const BEARER = /^Bearer[ ]+(\S+)[ ]*$/i;
  */
 export function checkAccess(
   request: Request,
-  paths: string[],
   tokens: AccessTokens,
   metricsPublic: boolean,
 ): Response | undefined {
   if (tokens.isEmpty) return undefined;
+  const paths = requestPaths(request.url);
   const needed = strongest(paths.map((path) => requirementOf(request.method, path, metricsPublic)));
   if (needed === "open") return undefined;
   const presented = BEARER.exec(request.headers.get("authorization") ?? "")?.[1];
   const role = presented === undefined ? undefined : tokens.roleOf(presented);
-  if (role === undefined) {
-    const message =
-      presented === undefined
-        ? "Authentication required: send Authorization: Bearer <token>"
-        : "Invalid token";
+  if (presented === undefined) {
+    const message = "Authentication required: send Authorization: Bearer <token>";
     return refusal(401, message, { "www-authenticate": 'Bearer realm="kvstore"' });
+  }
+  if (role === undefined) {
+    return refusal(401, "Invalid token", {
+      "www-authenticate": 'Bearer realm="kvstore", error="invalid_token"',
+    });
   }
   if (!roleCovers(role, needed)) {
     return refusal(

@@ -3,7 +3,6 @@ import { type CorsPolicy, corsHeaders, preflightAnswer } from "./cors.ts";
 import { isAllowedHost } from "./host-check.ts";
 import { isOriginAllowed, isSameOrigin } from "./origin-check.ts";
 import { refusal } from "./refusal.ts";
-import { requestPaths } from "./request-path.ts";
 import { AccessTokens } from "./tokens.ts";
 
 export interface SecurityPolicy {
@@ -55,5 +54,5 @@ export function guardRequest(
       Object.assign(responseHeaders, corsHeaders(origin, policy.cors));
     }
   }
-  return checkAccess(request, requestPaths(request.url), policy.tokens, policy.metricsPublic);
+  return checkAccess(request, policy.tokens, policy.metricsPublic);
 }
