@@ -1,10 +1,10 @@
 // The startup rules of `kvstore serve` (protected mode, tokens file, TLS, HOST), through the
 // compiled binary, and the Host check over a real socket.
 import { describe, expect, it } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { openRawConnection } from "../server/raw-connection.ts";
-import { binaryPath, childEnv, kvstore, useTempDirs } from "./binary.ts";
+import { binaryPath, childEnv, kvstore, projectRoot, useTempDirs } from "./binary.ts";
 
 const dirs = useTempDirs();
 
@@ -219,5 +219,42 @@ describe("kvstore serve over TLS", () => {
     });
     expect(lone.exitCode).toBe(2);
     expect(lone.stderr).toContain("TLS needs both --tls-cert (TLS_CERT) and --tls-key (TLS_KEY)");
+  });
+});
+
+describe("the Docker image and compose file", () => {
+  const dockerfile = readFileSync(join(projectRoot, "Dockerfile"), "utf8");
+  const compose = readFileSync(join(projectRoot, "docker-compose.yml"), "utf8");
+
+  it("listen on every interface and take the token from the environment, never a literal", () => {
+    expect(dockerfile).toMatch(/^\s+HOST=0\.0\.0\.0 \\$/m);
+    const instructions = dockerfile.replace(/^#.*$/gm, "");
+    expect(instructions).not.toContain("AUTH_TOKEN");
+    const services = compose.match(/^ {2}volume-\d:$/gm) ?? [];
+    expect(services.length).toBe(3);
+    expect(compose.match(/^ {6}HOST: 0\.0\.0\.0$/gm)?.length).toBe(services.length);
+    // Compose refuses to start when the variable is unset (`:?`), rather than passing an empty token.
+    const tokens = compose.match(/^ {6}AUTH_TOKEN: .*$/gm) ?? [];
+    expect(tokens.length).toBe(services.length);
+    for (const token of tokens) expect(token).toMatch(/^ {6}AUTH_TOKEN: \$\{KVSTORE_AUTH_TOKEN:\?[^}]+\}$/);
+  });
+
+  it("keep the HEALTHCHECK working on a server with a token, since /health is open", async () => {
+    const probe = /^HEALTHCHECK .*\\\n\s*CMD (.+)$/m.exec(dockerfile)?.[1];
+    expect(probe).toBeDefined();
+    const server = await startServe(["--host", "0.0.0.0"], { AUTH_TOKEN: "admin-secret" });
+    try {
+      const shell = Bun.spawn(["sh", "-c", probe ?? "exit 99"], {
+        env: childEnv({
+          PATH: `${dirname(binaryPath)}:${process.env.PATH}`,
+          PORT: new URL(server.origin).port,
+        }),
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      expect(await shell.exited).toBe(0);
+    } finally {
+      expect(await stop(server)).toBe(0);
+    }
   });
 });
