@@ -47,11 +47,11 @@ export function checkAccess(
   const needed = strongest(paths.map((path) => requirementOf(request.method, path, metricsPublic)));
   if (needed === "open") return undefined;
   const presented = BEARER.exec(request.headers.get("authorization") ?? "")?.[1];
-  const role = presented === undefined ? undefined : tokens.roleOf(presented);
   if (presented === undefined) {
     const message = "Authentication required: send Authorization: Bearer <token>";
     return refusal(401, message, { "www-authenticate": 'Bearer realm="kvstore"' });
   }
+  const role = tokens.roleOf(presented);
   if (role === undefined) {
     return refusal(401, "Invalid token", {
       "www-authenticate": 'Bearer realm="kvstore", error="invalid_token"',
