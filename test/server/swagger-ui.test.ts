@@ -1,6 +1,6 @@
 // Swagger UI in a real headless Chromium with every non-loopback request blocked: the page must
 // render and work from what kvstore itself serves. Needs Debian's chromium package
-// (test/server/install-chromium.sh).
+// (test/install-tools.sh).
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +17,7 @@ let server: ServerHandle;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run test/server/install-chromium.sh`);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run test/install-tools.sh`);
   dataDir = mkdtempSync(join(tmpdir(), "kvstore-swagger-"));
   server = await startServer(
     { ...defaultServerConfig, host: "127.0.0.1", port: 0, dataDir, logLevel: "error" },
