@@ -3,6 +3,7 @@
 import { describe, expect, it } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { readUntilListening } from "../fixtures/listening-log.ts";
 import { openRawConnection } from "../server/raw-connection.ts";
 import { binaryPath, childEnv, kvstore, projectRoot, useTempDirs } from "./binary.ts";
 
@@ -21,17 +22,7 @@ async function startServe(args: string[], env: Record<string, string> = {}): Pro
     stdout: "ignore",
     stderr: "pipe",
   });
-  const reader = child.stderr.getReader();
-  const decoder = new TextDecoder();
-  let logged = "";
-  let origin: string | undefined;
-  while (origin === undefined) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`kvstore serve exited before listening: ${logged}`);
-    logged += decoder.decode(value, { stream: true });
-    origin = /listening on (https?:\/\/\S+)/.exec(logged)?.[1];
-  }
-  reader.releaseLock();
+  const { origin } = await readUntilListening(child.stderr);
   return { child, origin: origin.replace("0.0.0.0", "127.0.0.1") };
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { readUntilListening } from "../fixtures/listening-log.ts";
 import { IN_NEW_PID_NAMESPACE, pidNamespaceUnavailable } from "../fixtures/pid-namespace.ts";
 import { binaryPath, childEnv, kvstore, projectRoot, useTempDirs } from "./binary.ts";
 
@@ -20,17 +21,7 @@ async function startServe(args: string[] = [], env: Record<string, string> = {})
     stdout: "ignore",
     stderr: "pipe",
   });
-  const reader = child.stderr.getReader();
-  const decoder = new TextDecoder();
-  let logged = "";
-  let origin: string | undefined;
-  while (origin === undefined) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`kvstore serve exited before listening: ${logged}`);
-    logged += decoder.decode(value, { stream: true });
-    origin = /listening on (http:\/\/\S+)/.exec(logged)?.[1];
-  }
-  reader.releaseLock();
+  const { origin } = await readUntilListening(child.stderr);
   // The address is logged a moment before the signal handlers are in place; once /health has
   // answered, they are.
   expect((await fetch(`${origin}/health`)).status).toBe(200);

@@ -2,6 +2,7 @@
 // loopback port the OS picks (read from its "listening on" log line), stopped with real signals.
 import { readFileSync } from "node:fs";
 import { binaryPath, childEnv } from "../cli/binary.ts";
+import { readUntilListening } from "../fixtures/listening-log.ts";
 
 export interface Exit {
   code: number | null;
@@ -35,30 +36,15 @@ export async function serveBinary(
   const exited = child.exited.then(
     (): Exit => ({ code: child.exitCode, signal: child.signalCode?.toString() ?? null }),
   );
-  let logged = "";
-  const decoder = new TextDecoder();
-  const reader = child.stderr.getReader();
-  let origin: string | undefined;
-  while (origin === undefined) {
-    const { value, done } = await reader.read();
-    if (done)
-      throw new Error(`kvstore serve exited (${JSON.stringify(await exited)}) before listening:\n${logged}`);
-    logged += decoder.decode(value, { stream: true });
-    origin = /listening on (http:\/\/\S+)/.exec(logged)?.[1];
-  }
-  // Keep draining the log, so that the server never blocks on a full pipe.
-  void (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      logged += decoder.decode(value, { stream: true });
-    }
-  })();
+  const { origin, log } = await readUntilListening(
+    child.stderr,
+    async () => ` (${JSON.stringify(await exited)})`,
+  );
   const pid = wrapper.length === 0 ? child.pid : onlyChildOf(child.pid);
   const server: ServedBinary = {
     origin,
     pid,
-    log: () => logged,
+    log,
     exited,
     async stop(signal) {
       try {

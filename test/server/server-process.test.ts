@@ -3,6 +3,7 @@
 import { describe, expect, it } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { readUntilListening } from "../fixtures/listening-log.ts";
 import { seededValue } from "../fixtures/values.ts";
 import { scratchDir } from "./app-fixture.ts";
 import { openRawConnection } from "./raw-connection.ts";
@@ -26,25 +27,8 @@ async function startServer(dataDir: string): Promise<RunningServer> {
       stderr: "pipe",
     },
   );
-  let logged = "";
-  const decoder = new TextDecoder();
-  const reader = child.stderr.getReader();
-  let origin: string | undefined;
-  while (origin === undefined) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the server exited before listening:\n${logged}`);
-    logged += decoder.decode(value, { stream: true });
-    origin = /listening on (http:\/\/\S+)/.exec(logged)?.[1];
-  }
-  // Keep draining the log so that the server never blocks on a full pipe.
-  void (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      logged += decoder.decode(value, { stream: true });
-    }
-  })();
-  return { child, origin, log: () => logged };
+  const { origin, log } = await readUntilListening(child.stderr);
+  return { child, origin, log };
 }
 
 async function stopServer(server: RunningServer): Promise<number> {
