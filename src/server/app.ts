@@ -3,6 +3,7 @@ import { type Logger, silentLogger } from "../index.ts";
 import type { BlobStorage } from "../volume/blob-storage.ts";
 import { apiDocs } from "./docs/api-docs.ts";
 import { answerFor } from "./http/http-error.ts";
+import { refuseRewrittenTarget, withRoutableUrl } from "./http/request-target.ts";
 import { describeError } from "./logger.ts";
 import { ServerMetrics } from "./metrics/server-metrics.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -50,10 +51,7 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
 
   // Requests are recorded when their handler returns (onAfterHandle) or throws (onError), not in
   // onAfterResponse, which Elysia runs through a setImmediate per request: too dear on the hot path.
-  return new Elysia({ name: "kvstore" })
-    .onRequest(({ request }) => {
-      receivedAt.set(request, performance.now());
-    })
+  const app = new Elysia({ name: "kvstore" })
     .onAfterHandle(({ request, route, set, responseValue }) => {
       record(request, route, responseValue instanceof Response ? responseValue.status : Number(set.status));
     })
@@ -69,4 +67,12 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     .use(healthRoutes(storage, uptimeSeconds))
     .use(metricsRoutes(storage, metrics, uptimeSeconds))
     .use(adminRoutes(storage));
+  // Hooks on requests run before routing, wherever they are added.
+  return app.onRequest(({ request }) => {
+    // Handled again under a URL that Elysia routes right; that request is the one recorded.
+    const routable = withRoutableUrl(request);
+    if (routable !== null) return app.handle(routable);
+    receivedAt.set(request, performance.now());
+    refuseRewrittenTarget(request);
+  });
 }

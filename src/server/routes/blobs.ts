@@ -34,6 +34,7 @@ const blobHeaders = {
 export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: BlobRouteOptions) {
   const storeBlob = async ({ request }: { request: Request }) => {
     const key = blobKeyFromUrl(request.url);
+    storage.checkKey(key);
     const body = await readRequestBody(request, maxBodyBytes);
     const meta = await storage.put(key, body);
     metrics.blobBytesReceived.inc({}, body.length);
