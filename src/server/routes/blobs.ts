@@ -52,13 +52,7 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
     return notModified ?? rangedAnswer(request, readBlob(request), metrics);
   };
 
-  const headBlob = ({ request }: { request: Request }) => {
-    const blob = summarize(request);
-    return (
-      conditionalAnswer(request, blob) ??
-      new Response(null, { headers: contentHeaders(blob.etag, blob.streamed, blob.size) })
-    );
-  };
+  const headBlob = ({ request }: { request: Request }) => blobHeadAnswer(storage, request);
 
   const deleteBlob = async ({ request }: { request: Request }) => {
     if (!(await storage.delete(blobKeyFromUrl(request.url)))) throw blobNotFound();
@@ -71,11 +65,7 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
     return blob;
   };
 
-  const summarize = (request: Request): BlobSummary => {
-    const blob = storage.summary(blobKeyFromUrl(request.url));
-    if (blob === null) throw blobNotFound();
-    return blob;
-  };
+  const summarize = (request: Request): BlobSummary => summaryOf(storage, request);
 
   const storeDetail = (method: string) => ({
     tags: ["blobs"],
@@ -175,6 +165,25 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
       .head("/blobs/*", headBlob, hidden)
       .delete("/blobs/*", deleteBlob, hidden)
   );
+}
+
+/**
+ * The answer to HEAD of a blob: its headers, from what the store knows without reading the
+ * value (a large blob's etag is cached); Range does not apply. The app calls it before routing,
+ * because Elysia would answer HEAD of a dynamic route with the GET handler and read the body.
+ */
+export function blobHeadAnswer(storage: BlobStorage, request: Request): Response {
+  const blob = summaryOf(storage, request);
+  return (
+    conditionalAnswer(request, blob) ??
+    new Response(null, { headers: contentHeaders(blob.etag, blob.streamed, blob.size) })
+  );
+}
+
+function summaryOf(storage: BlobStorage, request: Request): BlobSummary {
+  const blob = storage.summary(blobKeyFromUrl(request.url));
+  if (blob === null) throw blobNotFound();
+  return blob;
 }
 
 function contentHeaders(etag: string, streamed: boolean, length: number): Record<string, string> {
