@@ -4,7 +4,7 @@ import type { BlobStorage } from "../volume/blob-storage.ts";
 import { apiDocs } from "./docs/api-docs.ts";
 import { methodRefuser } from "./http/allowed-methods.ts";
 import { pathOf } from "./http/blob-key.ts";
-import { answerFor } from "./http/http-error.ts";
+import { answerFor, clientClosedRequest } from "./http/http-error.ts";
 import { refuseRewrittenTarget, withRoutableUrl } from "./http/request-target.ts";
 import { describeError } from "./logger.ts";
 import { ServerMetrics } from "./metrics/server-metrics.ts";
@@ -62,7 +62,11 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     .onError(({ code, error, request, route, set }) => {
       const refusal = code === "NOT_FOUND" ? refuseMethod(request.method, pathOf(request.url)) : null;
       if (refusal?.allow !== undefined) set.headers.allow = refusal.allow;
-      const answer = answerFor(code, refusal?.error ?? error);
+      // A client gone mid-request (a body cut short) is neither a server error nor worth a log line.
+      const answer = answerFor(
+        code,
+        request.signal.aborted ? clientClosedRequest() : (refusal?.error ?? error),
+      );
       if (answer.unexpected) logger.error(`${request.method} ${request.url} failed: ${describeError(error)}`);
       set.status = answer.status;
       record(request, route, answer.status);

@@ -1,11 +1,12 @@
 // The HTTP app served by Bun on a loopback port, for requests that only a raw socket can send.
-// Stopped, and its data directory removed, after each test.
+// Stopped, its store closed and its directory removed, after each test.
 import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defaultServerConfig } from "../../src/config.ts";
-import { startServer } from "../../src/server/serve.ts";
+import { KVStore, type Logger, silentLogger } from "../../src/index.ts";
+import { createApp } from "../../src/server/app.ts";
+import { BlobStorage } from "../../src/volume/blob-storage.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -13,15 +14,20 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-export async function startTestServer(): Promise<{ origin: string }> {
+export async function startTestServer({ logger = silentLogger }: { logger?: Logger } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "kvstore-served-"));
-  const server = await startServer(
-    { ...defaultServerConfig, host: "127.0.0.1", port: 0, dataDir, logLevel: "error" },
-    { handleSignals: false },
-  );
+  const store = await KVStore.open(dataDir, { logger: silentLogger });
+  // As serve.ts listens, so that Bun routes and answers as it does in production.
+  const app = createApp(new BlobStorage(store, "vol-test"), { logger }).listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    development: false,
+  });
   cleanups.push(async () => {
-    await server.stop();
+    await app.stop(true);
+    await store.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
-  return { origin: server.url.origin };
+  return { origin: `http://127.0.0.1:${app.server?.port}`, store };
 }

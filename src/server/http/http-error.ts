@@ -22,6 +22,12 @@ export class HttpError extends Error {
 
 export const blobNotFound = () => new HttpError(404, "Blob not found");
 
+/**
+ * nginx's 499: the client closed the connection before the answer. No client receives it; it is
+ * what the metrics count, instead of a 5xx.
+ */
+export const clientClosedRequest = () => new HttpError(499, "the client closed the connection");
+
 export function bodyTooLarge(maxBodyBytes: number): HttpError {
   return new HttpError(413, `request body is larger than the limit of ${maxBodyBytes} bytes (MAX_BODY_MB)`);
 }

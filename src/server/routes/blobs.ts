@@ -4,8 +4,10 @@ import { streamValue } from "../../volume/value-stream.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
 import { blobNotFound } from "../http/http-error.ts";
 import { ifNoneMatchHits } from "../http/if-none-match.ts";
+import { whileConnectionOpen } from "../http/open-connection.ts";
 import { parseRange } from "../http/range.ts";
 import { readRequestBody } from "../http/request-body.ts";
+import { refuseAnnouncedTrailers } from "../http/trailers.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
 import {
   BlobKeyParams,
@@ -35,7 +37,9 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
   const storeBlob = async ({ request }: { request: Request }) => {
     const key = blobKeyFromUrl(request.url);
     storage.checkKey(key);
+    refuseAnnouncedTrailers(request);
     const body = await readRequestBody(request, maxBodyBytes);
+    await whileConnectionOpen(request);
     const meta = await storage.put(key, body);
     metrics.blobBytesReceived.inc({}, body.length);
     return new Response(JSON.stringify(meta), {
@@ -55,7 +59,9 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
   const headBlob = ({ request }: { request: Request }) => blobHeadAnswer(storage, request);
 
   const deleteBlob = async ({ request }: { request: Request }) => {
-    if (!(await storage.delete(blobKeyFromUrl(request.url)))) throw blobNotFound();
+    const key = blobKeyFromUrl(request.url);
+    await whileConnectionOpen(request);
+    if (!(await storage.delete(key))) throw blobNotFound();
     return new Response(null, { status: 204 });
   };
 
