@@ -4,6 +4,7 @@ import { streamValue } from "../../volume/value-stream.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
 import { blobNotFound } from "../http/http-error.ts";
 import { ifNoneMatchHits } from "../http/if-none-match.ts";
+import { NEXT_AFTER_HEADER, pageOfKeys } from "../http/key-page.ts";
 import { whileConnectionOpen } from "../http/open-connection.ts";
 import { parseRange } from "../http/range.ts";
 import { readRequestBody } from "../http/request-body.ts";
@@ -13,10 +14,13 @@ import {
   BlobKeyParams,
   BlobMeta,
   binaryContent,
+  DEFAULT_LIST_LIMIT,
+  documented,
   ErrorBody,
   errorContent,
   KeyList,
   ListQuery,
+  MAX_LIST_LIMIT,
 } from "../schemas.ts";
 
 export interface BlobRouteOptions {
@@ -27,6 +31,13 @@ export interface BlobRouteOptions {
 const blobHeaders = {
   ETag: { description: "The blob's CRC-32, quoted", schema: { type: "string", examples: ['"ec4ac3d0"'] } },
   "Content-Length": { schema: { type: "integer" } },
+} as const;
+
+const listHeaders = {
+  "X-Next-After": {
+    description: "Present when more keys follow: the page's last key, percent-encoded.",
+    schema: { type: "string", examples: ["user%3A123"] },
+  },
 } as const;
 
 /**
@@ -92,15 +103,35 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
 
   return (
     new Elysia({ name: "kvstore/blobs" })
-      .get("/blobs", ({ query }) => storage.list(query), {
-        query: ListQuery,
-        response: { 200: KeyList, 400: ErrorBody },
-        detail: {
-          tags: ["blobs"],
-          summary: "List keys",
-          description: "Keys in sorted order. Page with `limit`, then `after` set to the last key received.",
+      .get(
+        "/blobs",
+        ({ query, set }) => {
+          const page = pageOfKeys(storage, query);
+          if (page.nextAfter !== undefined)
+            set.headers[NEXT_AFTER_HEADER] = encodeURIComponent(page.nextAfter);
+          return page.keys;
         },
-      })
+        {
+          query: ListQuery,
+          // Responses are described in detail.responses: Elysia's own would leave out the header.
+          detail: {
+            tags: ["blobs"],
+            summary: "List keys",
+            description:
+              `Keys in sorted order, ${DEFAULT_LIST_LIMIT} at most unless \`limit\` says otherwise (up to ` +
+              `${MAX_LIST_LIMIT}). When more keys follow, the \`X-Next-After\` header holds the last key of ` +
+              "the page, percent-encoded: pass it, decoded, as `after` to get the next page.",
+            responses: {
+              200: {
+                description: "A page of keys",
+                headers: listHeaders,
+                content: { "application/json": { schema: documented(KeyList) } },
+              },
+              400: { description: "Bad limit", content: errorContent },
+            },
+          },
+        },
+      )
       .post("/blobs/:key", storeBlob, storeHooks("POST"))
       .put("/blobs/:key", storeBlob, storeHooks("PUT"))
       .get("/blobs/:key", getBlob, {
