@@ -1,6 +1,7 @@
 import { errorCode } from "../../engine/file-system.ts";
 import {
   BackupDestinationError,
+  BackupFailedError,
   CorruptionError,
   DiskFullError,
   InvalidKeyError,
@@ -45,6 +46,8 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
   if (error instanceof HttpError) return { status: error.status, message, unexpected: false };
   if (error instanceof InvalidKeyError) return { status: 400, message, unexpected: false };
   if (error instanceof BackupDestinationError) return { status: 400, message, unexpected: false };
+  // Names the client's own destination and the errno, not the store's files.
+  if (error instanceof BackupFailedError) return { status: 500, message, unexpected: true };
   if (error instanceof ValueTooLargeError) return { status: 413, message, unexpected: false };
   // The engine logged these with their file paths; the client gets what it needs without them.
   if (error instanceof DiskFullError) return { status: 507, message: error.message, unexpected: false };
@@ -78,7 +81,9 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
           unexpected: true,
         };
       }
-      return { status: 500, message, unexpected: true };
+      // Any other message may name a server path or an internal: it goes to the log only.
+      const name = error instanceof Error ? error.name : typeof error;
+      return { status: 500, message: `internal error (${name}); see the server log`, unexpected: true };
     }
   }
 }
