@@ -12,7 +12,9 @@ export const BlobKeyParams = t.Object({
   key: t.String({
     description:
       "The blob's key, percent-encoded UTF-8. It may contain `/` (plain or as %2F) and `:`; " +
-      "at most 4096 bytes once decoded.",
+      "at most 4096 bytes once decoded. Percent-encode a `\\` (%5C), and a `/` that starts or ends " +
+      "the key, follows another `/` or borders a `.` or `..` segment (%2F): the HTTP server rewrites " +
+      "those forms, and a key that arrives rewritten is refused with 400.",
     examples: ["user:123"],
     error: "key is not valid percent-encoded UTF-8",
   }),

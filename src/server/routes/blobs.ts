@@ -170,7 +170,9 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
         detail: {
           tags: ["blobs"],
           summary: "Blob headers",
-          description: "The headers a GET would send (ETag, Content-Length), without the bytes.",
+          description:
+            "The headers a GET would send (ETag, Content-Length), without reading or sending the bytes; " +
+            "`Range` does not apply.",
           responses: {
             200: { description: "The blob exists", headers: blobHeaders },
             304: { description: "The blob matches If-None-Match" },
