@@ -83,7 +83,7 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     const routable = withRoutableUrl(request);
     if (routable !== null) return app.handle(routable);
     receivedAt.set(request, performance.now());
-    refuseRewrittenTarget(request);
+    refuseRewrittenTarget(request, () => app.server?.requestIP(request) != null);
     // Elysia would answer HEAD of a key with a `/` with the GET handler, reading the whole blob
     // to count its bytes: HEAD of a blob is answered here, before routing.
     if (request.method === "HEAD" && pathOf(request.url).startsWith("/blobs/")) {

@@ -14,6 +14,8 @@ describe("exact keys", () => {
       "/blobs/x/y/..",
       "/blobs/a/.//b",
       "/blobs/a\\b",
+      "/blobs/k/../j",
+      "/blobs/k/%2e%2E/j",
       "/blobs/%2E%2E",
       Buffer.concat([Buffer.from("/blobs/raw"), Buffer.from([0xff])]),
       Buffer.concat([Buffer.from("/blobs/dir/raw"), Buffer.from([0xc3, 0x28])]),

@@ -21,24 +21,38 @@ export function withRoutableUrl(request: Request): Request | null {
   return new Request(`${scheme}//localhost${rest}`, request);
 }
 
+/** The methods of `/blobs/:key`, which Elysia also hands to Bun's own router. */
+const KEY_ROUTE_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE"]);
+
 /**
- * Throws a 400 when Bun rewrote the request target of a key without a `/` (a `\`, a `.` or `..`
- * segment, or their `%2E` spellings). Bun 1.4.5 matches its own routes, which Elysia fills with
- * `/blobs/:key`, on the raw target and puts the raw key in `request.params`, while
- * `request.url` is the rewritten one; the two disagree exactly then. A key with a `/` takes the
- * wildcard route, which has no parameters: there a rewrite that leaves an ordinary-looking key
- * (`a/b/../c` arrives as `a/c`) cannot be detected.
+ * Throws a 400 when Bun rewrote the request target into a key without a `/` (a `\`, a `.` or
+ * `..` segment, or their `%2E` spellings). Bun 1.4.5 matches its own routes, which Elysia fills
+ * with `/blobs/:key`, on the raw target and puts the raw key in `request.params`, while
+ * `request.url` is the rewritten one. So a request from a socket for such a key either has
+ * the raw key, which must be the one in the URL, or came from another raw target
+ * (`/blobs/x/../k` arrives as `/blobs/k` without parameters). A rewrite that leaves a key with a
+ * `/` (`a/b/../c` arrives as `a/c`) cannot be detected. `fromSocket` tells requests Bun received
+ * from those made by `app.handle()` or re-made by withRoutableUrl, which carry no parameters.
  */
-export function refuseRewrittenTarget(request: Request): void {
+export function refuseRewrittenTarget(request: Request, fromSocket: () => boolean): void {
   const rawKey = (request as { params?: Record<string, string | undefined> }).params?.key;
-  if (rawKey === undefined) return;
   const path = pathOf(request.url);
-  if (path.startsWith(BLOBS_PREFIX)) {
-    const key = decodedOrNull(path.slice(BLOBS_PREFIX.length));
-    // An undecodable key is blobKeyFromUrl's to refuse, with its own message.
-    if (key === null || key === rawKey) return;
+  if (!path.startsWith(BLOBS_PREFIX)) {
+    if (rawKey !== undefined) throw rewrittenTarget();
+    return;
   }
-  throw new HttpError(
+  const key = decodedOrNull(path.slice(BLOBS_PREFIX.length));
+  // An undecodable key is blobKeyFromUrl's to refuse, with its own message.
+  if (key === null) return;
+  if (rawKey !== undefined) {
+    if (key !== rawKey) throw rewrittenTarget();
+    return;
+  }
+  if (!key.includes("/") && KEY_ROUTE_METHODS.has(request.method) && fromSocket()) throw rewrittenTarget();
+}
+
+function rewrittenTarget(): HttpError {
+  return new HttpError(
     400,
     'the request path has a "\\" or a "." or ".." segment (also when spelled %2E), which the HTTP ' +
       'server rewrites: percent-encode "\\" as %5C and the "/" next to a dot segment as %2F',
