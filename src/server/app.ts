@@ -77,7 +77,8 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     .use(healthRoutes(storage, uptimeSeconds))
     .use(metricsRoutes(storage, metrics, uptimeSeconds))
     .use(adminRoutes(storage));
-  // Hooks on requests run before routing, wherever they are added.
+  // Hooks on requests run before routing, wherever they are added, in the order they are added:
+  // this one answers HEAD of a blob itself, so access checks must be request hooks added before it.
   return app.onRequest(({ request }) => {
     // Handled again under a URL that Elysia routes right; that request is the one recorded.
     const routable = withRoutableUrl(request);
