@@ -766,8 +766,11 @@ export class KVStore {
     return segment;
   }
 
-  /** Validates a key and returns its UTF-8 length. */
-  private checkKey(key: string): number {
+  /**
+   * Validates a key and returns its UTF-8 length; throws InvalidKeyError (KeyTooLargeError past
+   * maxKeyBytes). Public so that a server can refuse a key before it reads the value.
+   */
+  checkKey(key: string): number {
     if (typeof key !== "string" || key.length === 0)
       throw new InvalidKeyError("key must be a non-empty string");
     if (!key.isWellFormed()) {

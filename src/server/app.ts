@@ -2,11 +2,14 @@ import { Elysia } from "elysia";
 import { type Logger, silentLogger } from "../index.ts";
 import type { BlobStorage } from "../volume/blob-storage.ts";
 import { apiDocs } from "./docs/api-docs.ts";
-import { answerFor } from "./http/http-error.ts";
+import { methodRefuser } from "./http/allowed-methods.ts";
+import { pathOf } from "./http/blob-key.ts";
+import { answerFor, clientClosedRequest } from "./http/http-error.ts";
+import { refuseRewrittenTarget, withRoutableUrl } from "./http/request-target.ts";
 import { describeError } from "./logger.ts";
 import { ServerMetrics } from "./metrics/server-metrics.ts";
 import { adminRoutes } from "./routes/admin.ts";
-import { blobRoutes } from "./routes/blobs.ts";
+import { blobHeadAnswer, blobRoutes } from "./routes/blobs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { guardRequest, loopbackPolicy, type SecurityPolicy } from "./security/guard.ts";
@@ -52,9 +55,12 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
       logger.debug(`${request.method} ${request.url} ${status} ${(seconds * 1000).toFixed(2)}ms`);
   };
 
+  const refuseMethod = methodRefuser(() => app.routes);
+
   // Requests are recorded when their handler returns (onAfterHandle) or throws (onError), not in
   // onAfterResponse, which Elysia runs through a setImmediate per request: too dear on the hot path.
-  return new Elysia({ name: "kvstore" })
+  const app = new Elysia({ name: "kvstore" })
+    // Access checks first: request hooks run in the order they are added, before routing.
     .onRequest(({ request, set }) => {
       receivedAt.set(request, performance.now());
       const refused = guardRequest(request, security, set.headers);
@@ -67,7 +73,13 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
       record(request, route, responseValue instanceof Response ? responseValue.status : Number(set.status));
     })
     .onError(({ code, error, request, route, set }) => {
-      const answer = answerFor(code, error);
+      const refusal = code === "NOT_FOUND" ? refuseMethod(request.method, pathOf(request.url)) : null;
+      if (refusal?.allow !== undefined) set.headers.allow = refusal.allow;
+      // A client gone mid-request (a body cut short) is neither a server error nor worth a log line.
+      const answer = answerFor(
+        code,
+        request.signal.aborted ? clientClosedRequest() : (refusal?.error ?? error),
+      );
       if (answer.unexpected) logger.error(`${request.method} ${request.url} failed: ${describeError(error)}`);
       set.status = answer.status;
       record(request, route, answer.status);
@@ -78,4 +90,20 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     .use(healthRoutes(storage, uptimeSeconds))
     .use(metricsRoutes(storage, metrics, uptimeSeconds))
     .use(adminRoutes(storage));
+  // Hooks on requests run before routing, wherever they are added, in the order they are added:
+  // this one answers HEAD of a blob itself, so access checks must be request hooks added before it.
+  return app.onRequest(({ request }) => {
+    // Handled again under a URL that Elysia routes right; that request is the one recorded.
+    const routable = withRoutableUrl(request);
+    if (routable !== null) return app.handle(routable);
+    receivedAt.set(request, performance.now());
+    refuseRewrittenTarget(request, () => app.server?.requestIP(request) != null);
+    // Elysia would answer HEAD of a key with a `/` with the GET handler, reading the whole blob
+    // to count its bytes: HEAD of a blob is answered here, before routing.
+    if (request.method === "HEAD" && pathOf(request.url).startsWith("/blobs/")) {
+      const response = blobHeadAnswer(storage, request);
+      record(request, "/blobs/:key", response.status);
+      return response;
+    }
+  });
 }

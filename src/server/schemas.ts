@@ -12,7 +12,9 @@ export const BlobKeyParams = t.Object({
   key: t.String({
     description:
       "The blob's key, percent-encoded UTF-8. It may contain `/` (plain or as %2F) and `:`; " +
-      "at most 4096 bytes once decoded.",
+      "at most 4096 bytes once decoded. Percent-encode a `\\` (%5C), and a `/` that starts or ends " +
+      "the key, follows another `/` or borders a `.` or `..` segment (%2F): the HTTP server rewrites " +
+      "those forms, and a key that arrives rewritten is refused with 400.",
     examples: ["user:123"],
     error: "key is not valid percent-encoded UTF-8",
   }),
@@ -42,20 +44,27 @@ export const BlobMeta = t.Object(
   },
 );
 
+/** Keys in a listing page unless `limit` says otherwise, and the most it may ask for. */
+export const DEFAULT_LIST_LIMIT = 1000;
+export const MAX_LIST_LIMIT = 10_000;
+
 export const ListQuery = t.Object({
   prefix: t.Optional(t.String({ description: "Only keys that start with this.", examples: ["user:"] })),
   after: t.Optional(
     t.String({
-      description: "Only keys sorted after this one: pass the last key of a page to get the next.",
+      description:
+        "Only keys sorted after this one: pass the `X-Next-After` header of a page (decoded) to get the next.",
       examples: ["user:123"],
     }),
   ),
   limit: t.Optional(
     t.Integer({
-      description: "At most this many keys.",
+      description: `At most this many keys (default ${DEFAULT_LIST_LIMIT}).`,
       minimum: 1,
+      maximum: MAX_LIST_LIMIT,
+      default: DEFAULT_LIST_LIMIT,
       examples: [100],
-      error: "limit must be a whole number of at least 1",
+      error: `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`,
     }),
   ),
 });

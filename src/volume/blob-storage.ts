@@ -55,6 +55,11 @@ export class BlobStorage {
     private readonly streamFromFileBytes = STREAM_FROM_FILE_BYTES,
   ) {}
 
+  /** Throws InvalidKeyError when the store would refuse `key`: call it before reading a body. */
+  checkKey(key: string): void {
+    this.store.checkKey(key);
+  }
+
   /** Stores `bytes` under `key`; resolves once the engine reports it durable. */
   async put(key: string, bytes: Uint8Array): Promise<BlobMeta> {
     const etag = etagOf(bytes);

@@ -307,13 +307,45 @@ describe("GET /blobs", () => {
     expect(seen).toEqual(keys);
   });
 
-  it("answers 400 for a limit that is not a whole number of at least 1", async () => {
+  it("answers 400 for a limit that is not a whole number from 1 to 10000", async () => {
     const { request } = await openTestApp();
-    for (const limit of ["0", "-1", "abc", "1.5"]) {
+    for (const limit of ["0", "-1", "abc", "1.5", "10001"]) {
       const response = await request("GET", `/blobs?limit=${limit}`);
       expect({ limit, status: response.status }).toEqual({ limit, status: 400 });
-      expect(await response.json()).toEqual({ error: "limit must be a whole number of at least 1" });
+      expect(await response.json()).toEqual({ error: "limit must be a whole number from 1 to 10000" });
     }
+    expect((await request("GET", "/blobs?limit=10000")).status).toBe(200);
+  });
+
+  it("answers 1000 keys by default, naming the last one in X-Next-After while more follow", async () => {
+    const { request, store } = await openTestApp();
+    const keys = Array.from({ length: 2500 }, (_, i) => `k/${String(i).padStart(4, "0")} é`);
+    await Promise.all(keys.map((key) => store.set(key, new Uint8Array(0))));
+    const seen: string[] = [];
+    const pageLengths: number[] = [];
+    let query = "";
+    for (;;) {
+      const response = await request("GET", `/blobs${query}`);
+      const page = (await response.json()) as string[];
+      seen.push(...page);
+      pageLengths.push(page.length);
+      const next = response.headers.get("x-next-after");
+      if (next === null) break;
+      expect(page.length).toBe(1000);
+      expect(next).toBe(encodeURIComponent(page[page.length - 1] ?? ""));
+      query = `?after=${next}`;
+    }
+    expect(pageLengths).toEqual([1000, 1000, 500]);
+    expect(seen).toEqual(keys);
+  });
+
+  it("sends no X-Next-After on a page that ends the listing exactly", async () => {
+    const { request } = await appWithKeys(["a", "b", "c", "d"]);
+    const first = await request("GET", "/blobs?limit=2");
+    expect(first.headers.get("x-next-after")).toBe("b");
+    const last = await request("GET", "/blobs?limit=2&after=b");
+    expect(await last.json()).toEqual(["c", "d"]);
+    expect(last.headers.get("x-next-after")).toBeNull();
   });
 });
 

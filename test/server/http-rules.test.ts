@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { blobKeyFromUrl } from "../../src/server/http/blob-key.ts";
-import { HttpError } from "../../src/server/http/http-error.ts";
+import { answerFor, HttpError } from "../../src/server/http/http-error.ts";
 import { ifNoneMatchHits } from "../../src/server/http/if-none-match.ts";
 import { parseRange } from "../../src/server/http/range.ts";
 
@@ -72,5 +72,16 @@ describe("blobKeyFromUrl", () => {
         expect((error as HttpError).status).toBe(400);
       }
     }
+  });
+});
+
+describe("answerFor", () => {
+  it("tells the client of an unexpected error its name only: the message may name a server path", () => {
+    const answer = answerFor("UNKNOWN", new TypeError("cannot read /var/lib/kvstore/000001.dat"));
+    expect(answer).toEqual({
+      status: 500,
+      message: "internal error (TypeError); see the server log",
+      unexpected: true,
+    });
   });
 });

@@ -5,12 +5,13 @@ export interface RawConnection {
   write(data: string | Uint8Array): void;
   /** Resolves with everything received so far once it matches `pattern`; rejects if the connection closes first. */
   waitFor(pattern: RegExp): Promise<string>;
+  /** The same, once `done` says so of what was received. */
+  waitUntil(done: (received: string) => boolean, what?: string): Promise<string>;
   close(): void;
 }
 
 export async function openRawConnection(origin: string): Promise<RawConnection> {
   const { hostname, port } = new URL(origin);
-  const decoder = new TextDecoder();
   let received = "";
   let closed = false;
   const waiters: (() => void)[] = [];
@@ -22,7 +23,8 @@ export async function openRawConnection(origin: string): Promise<RawConnection> 
     port: Number(port),
     socket: {
       data(_socket, chunk) {
-        received += decoder.decode(chunk, { stream: true });
+        // One character per byte (latin1), so that string lengths are byte counts (Content-Length).
+        received += Buffer.from(chunk).toString("latin1");
         wake();
       },
       close() {
@@ -31,15 +33,18 @@ export async function openRawConnection(origin: string): Promise<RawConnection> 
       },
     },
   });
-  return {
+  const connection: RawConnection = {
     write(data) {
       const length = typeof data === "string" ? Buffer.byteLength(data) : data.length;
       // Enough for the few kilobytes the tests send; a bigger write would need a drain handler.
       if (socket.write(data) !== length) throw new Error("the socket took only part of the write");
     },
-    async waitFor(pattern) {
-      while (!pattern.test(received)) {
-        if (closed) throw new Error(`connection closed before ${pattern}; got ${JSON.stringify(received)}`);
+    waitFor(pattern) {
+      return connection.waitUntil((text) => pattern.test(text), String(pattern));
+    },
+    async waitUntil(done, what = "the expected data") {
+      while (!done(received)) {
+        if (closed) throw new Error(`connection closed before ${what}; got ${JSON.stringify(received)}`);
         await new Promise<void>((resolve) => waiters.push(resolve));
       }
       return received;
@@ -48,4 +53,5 @@ export async function openRawConnection(origin: string): Promise<RawConnection> 
       socket.end();
     },
   };
+  return connection;
 }

@@ -224,7 +224,7 @@ describe("CORS", () => {
     const get = await request("GET", "/blobs/k", { headers: { origin: app, ...bearer("reader-token") } });
     expect(get.headers.get("access-control-allow-origin")).toBe(app);
     expect(get.headers.get("access-control-expose-headers")).toBe(
-      "ETag, Content-Range, Content-Length, Last-Modified",
+      "ETag, Content-Range, Content-Length, Last-Modified, X-Next-After",
     );
     expect(get.headers.get("vary")).toBe("Origin");
     const unauthenticated = await request("GET", "/blobs/k", { headers: { origin: app } });

@@ -1,6 +1,7 @@
 import { errorCode } from "../../engine/file-system.ts";
 import {
   BackupDestinationError,
+  BackupFailedError,
   CorruptionError,
   DiskFullError,
   InvalidKeyError,
@@ -22,6 +23,12 @@ export class HttpError extends Error {
 
 export const blobNotFound = () => new HttpError(404, "Blob not found");
 
+/**
+ * nginx's 499: the client closed the connection before the answer. No client receives it; it is
+ * what the metrics count, instead of a 5xx.
+ */
+export const clientClosedRequest = () => new HttpError(499, "the client closed the connection");
+
 export function bodyTooLarge(maxBodyBytes: number): HttpError {
   return new HttpError(413, `request body is larger than the limit of ${maxBodyBytes} bytes (MAX_BODY_MB)`);
 }
@@ -39,6 +46,8 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
   if (error instanceof HttpError) return { status: error.status, message, unexpected: false };
   if (error instanceof InvalidKeyError) return { status: 400, message, unexpected: false };
   if (error instanceof BackupDestinationError) return { status: 400, message, unexpected: false };
+  // Names the client's own destination and the errno, not the store's files.
+  if (error instanceof BackupFailedError) return { status: 500, message, unexpected: true };
   if (error instanceof ValueTooLargeError) return { status: 413, message, unexpected: false };
   // The engine logged these with their file paths; the client gets what it needs without them.
   if (error instanceof DiskFullError) return { status: 507, message: error.message, unexpected: false };
@@ -72,7 +81,9 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
           unexpected: true,
         };
       }
-      return { status: 500, message, unexpected: true };
+      // Any other message may name a server path or an internal: it goes to the log only.
+      const name = error instanceof Error ? error.name : typeof error;
+      return { status: 500, message: `internal error (${name}); see the server log`, unexpected: true };
     }
   }
 }

@@ -4,17 +4,23 @@ import { streamValue } from "../../volume/value-stream.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
 import { blobNotFound } from "../http/http-error.ts";
 import { ifNoneMatchHits } from "../http/if-none-match.ts";
+import { NEXT_AFTER_HEADER, pageOfKeys } from "../http/key-page.ts";
+import { whileConnectionOpen } from "../http/open-connection.ts";
 import { parseRange } from "../http/range.ts";
 import { readRequestBody } from "../http/request-body.ts";
+import { refuseAnnouncedTrailers } from "../http/trailers.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
 import {
   BlobKeyParams,
   BlobMeta,
   binaryContent,
+  DEFAULT_LIST_LIMIT,
+  documented,
   ErrorBody,
   errorContent,
   KeyList,
   ListQuery,
+  MAX_LIST_LIMIT,
 } from "../schemas.ts";
 
 export interface BlobRouteOptions {
@@ -27,6 +33,13 @@ const blobHeaders = {
   "Content-Length": { schema: { type: "integer" } },
 } as const;
 
+const listHeaders = {
+  "X-Next-After": {
+    description: "Present when more keys follow: the page's last key, percent-encoded.",
+    schema: { type: "string", examples: ["user%3A123"] },
+  },
+} as const;
+
 /**
  * Every blob route exists twice: `/blobs/:key` for keys without a literal `/` (documented), and
  * `/blobs/*` for keys with one (hidden, same handler). Both read the key from the raw URL.
@@ -34,7 +47,10 @@ const blobHeaders = {
 export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: BlobRouteOptions) {
   const storeBlob = async ({ request }: { request: Request }) => {
     const key = blobKeyFromUrl(request.url);
+    storage.checkKey(key);
+    refuseAnnouncedTrailers(request);
     const body = await readRequestBody(request, maxBodyBytes);
+    await whileConnectionOpen(request);
     const meta = await storage.put(key, body);
     metrics.blobBytesReceived.inc({}, body.length);
     return new Response(JSON.stringify(meta), {
@@ -51,16 +67,12 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
     return notModified ?? rangedAnswer(request, readBlob(request), metrics);
   };
 
-  const headBlob = ({ request }: { request: Request }) => {
-    const blob = summarize(request);
-    return (
-      conditionalAnswer(request, blob) ??
-      new Response(null, { headers: contentHeaders(blob.etag, blob.streamed, blob.size) })
-    );
-  };
+  const headBlob = ({ request }: { request: Request }) => blobHeadAnswer(storage, request);
 
   const deleteBlob = async ({ request }: { request: Request }) => {
-    if (!(await storage.delete(blobKeyFromUrl(request.url)))) throw blobNotFound();
+    const key = blobKeyFromUrl(request.url);
+    await whileConnectionOpen(request);
+    if (!(await storage.delete(key))) throw blobNotFound();
     return new Response(null, { status: 204 });
   };
 
@@ -70,11 +82,7 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
     return blob;
   };
 
-  const summarize = (request: Request): BlobSummary => {
-    const blob = storage.summary(blobKeyFromUrl(request.url));
-    if (blob === null) throw blobNotFound();
-    return blob;
-  };
+  const summarize = (request: Request): BlobSummary => summaryOf(storage, request);
 
   const storeDetail = (method: string) => ({
     tags: ["blobs"],
@@ -95,15 +103,35 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
 
   return (
     new Elysia({ name: "kvstore/blobs" })
-      .get("/blobs", ({ query }) => storage.list(query), {
-        query: ListQuery,
-        response: { 200: KeyList, 400: ErrorBody },
-        detail: {
-          tags: ["blobs"],
-          summary: "List keys",
-          description: "Keys in sorted order. Page with `limit`, then `after` set to the last key received.",
+      .get(
+        "/blobs",
+        ({ query, set }) => {
+          const page = pageOfKeys(storage, query);
+          if (page.nextAfter !== undefined)
+            set.headers[NEXT_AFTER_HEADER] = encodeURIComponent(page.nextAfter);
+          return page.keys;
         },
-      })
+        {
+          query: ListQuery,
+          // Responses are described in detail.responses: Elysia's own would leave out the header.
+          detail: {
+            tags: ["blobs"],
+            summary: "List keys",
+            description:
+              `Keys in sorted order, ${DEFAULT_LIST_LIMIT} at most unless \`limit\` says otherwise (up to ` +
+              `${MAX_LIST_LIMIT}). When more keys follow, the \`X-Next-After\` header holds the last key of ` +
+              "the page, percent-encoded: pass it, decoded, as `after` to get the next page.",
+            responses: {
+              200: {
+                description: "A page of keys",
+                headers: listHeaders,
+                content: { "application/json": { schema: documented(KeyList) } },
+              },
+              400: { description: "Bad limit", content: errorContent },
+            },
+          },
+        },
+      )
       .post("/blobs/:key", storeBlob, storeHooks("POST"))
       .put("/blobs/:key", storeBlob, storeHooks("PUT"))
       .get("/blobs/:key", getBlob, {
@@ -142,7 +170,9 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
         detail: {
           tags: ["blobs"],
           summary: "Blob headers",
-          description: "The headers a GET would send (ETag, Content-Length), without the bytes.",
+          description:
+            "The headers a GET would send (ETag, Content-Length), without reading or sending the bytes; " +
+            "`Range` does not apply.",
           responses: {
             200: { description: "The blob exists", headers: blobHeaders },
             304: { description: "The blob matches If-None-Match" },
@@ -174,6 +204,25 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
       .head("/blobs/*", headBlob, hidden)
       .delete("/blobs/*", deleteBlob, hidden)
   );
+}
+
+/**
+ * The answer to HEAD of a blob: its headers, from what the store knows without reading the
+ * value (a large blob's etag is cached); Range does not apply. The app calls it before routing,
+ * because Elysia would answer HEAD of a dynamic route with the GET handler and read the body.
+ */
+export function blobHeadAnswer(storage: BlobStorage, request: Request): Response {
+  const blob = summaryOf(storage, request);
+  return (
+    conditionalAnswer(request, blob) ??
+    new Response(null, { headers: contentHeaders(blob.etag, blob.streamed, blob.size) })
+  );
+}
+
+function summaryOf(storage: BlobStorage, request: Request): BlobSummary {
+  const blob = storage.summary(blobKeyFromUrl(request.url));
+  if (blob === null) throw blobNotFound();
+  return blob;
 }
 
 function contentHeaders(etag: string, streamed: boolean, length: number): Record<string, string> {

@@ -11,7 +11,7 @@ const READ_METHODS = ["GET", "HEAD"];
 const ALL_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"];
 const ALLOWED_HEADERS =
   "Authorization, Content-Type, Range, If-Match, If-None-Match, If-Range, If-Modified-Since, If-Unmodified-Since";
-const EXPOSED_HEADERS = "ETag, Content-Range, Content-Length, Last-Modified";
+const EXPOSED_HEADERS = "ETag, Content-Range, Content-Length, Last-Modified, X-Next-After";
 const PREFLIGHT_MAX_AGE_SECONDS = "600";
 
 /** The methods an origin may use; empty when it is not allowed at all. */
