@@ -17,7 +17,7 @@ import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { copyValue, encodeRecord, HEADER_BYTES, Op, RECORD_OVERHEAD, recordLength } from "./record.ts";
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
-import { Segment } from "./segment.ts";
+import { Segment, segmentFileName } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
 import { type EncodedSnapshot, SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
 import { StorageFailure } from "./storage-failure.ts";
@@ -526,7 +526,8 @@ export class KVStore {
     if (this.closing !== null) return;
     this.deleteRetiredNow();
     if (this.retired.length > 0) {
-      const names = this.retired.map((segment) => segment.path).join(", ");
+      // File names without the directory: an HTTP client may be shown this message.
+      const names = this.retired.map((segment) => segmentFileName(segment.id)).join(", ");
       throw new Error(`cannot compact until the files of the last compaction are deleted: ${names}`);
     }
     // Every slice of compaction starts with no write batch open (see compaction.ts).

@@ -119,6 +119,20 @@ describe("POST /admin/compact under faults", () => {
     await close();
   });
 
+  it("answers 500 naming no server path when the last compaction's inputs could not be deleted", async () => {
+    const { dir, fs, request, close } = await faultyApp();
+    for (let i = 0; i < 20; i++) await request("PUT", `/blobs/k${i % 5}`, { body: `value ${i}` });
+    fs.rule = (call) => (call.op === "remove" && isSegment(call.path) ? "EIO" : null);
+    expect((await request("POST", "/admin/compact")).status).toBe(200);
+    const response = await request("POST", "/admin/compact");
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { error: string };
+    expect(body.error).toContain("compaction failed");
+    expect(body.error).not.toContain(dir);
+    fs.rule = null;
+    await close();
+  });
+
   it("answers 507 saying how much space it needs when not even the oldest segment fits", async () => {
     const { fs, request, close } = await faultyApp();
     await request("PUT", "/blobs/a", { body: "1" });
