@@ -60,6 +60,8 @@ export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredS
     for (const id of ids)
       state.segments.push(replaySegment(fs, dir, id, covered.get(id) ?? 0, logger, state));
     if (state.segments.length === 0) state.segments.push(Segment.create(fs, dir, 1));
+    // Names removed (leftovers) and created (the first segment) here must be durable too.
+    fs.syncDirectory(dir);
   } catch (error) {
     for (const segment of state.segments) segment.close();
     throw error;
@@ -174,8 +176,14 @@ function replaySegment(
     state.truncatedBytes += cut;
     state.corruptRecords++;
     logger.warn(`truncated a torn tail of ${cut} bytes (${tail}) in ${name} at offset ${validEnd}`);
-    segment.truncate(validEnd);
-    segment.sync();
+    try {
+      segment.truncate(validEnd);
+      segment.sync();
+    } catch (error) {
+      // Not in `state.segments` yet: recover()'s cleanup would not close it.
+      segment.close();
+      throw error;
+    }
   }
   return segment;
 }

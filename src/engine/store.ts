@@ -150,7 +150,6 @@ export class KVStore {
     const lock = acquireLock(dir, resolved.logger);
     try {
       const { keydir, segments, ...report } = recover(fs, dir, resolved.logger);
-      fs.syncDirectory(dir);
       const store = new KVStore(dir, resolved, lock, report, keydir, segments);
       store.space.ensureReserve();
       store.maybeStartCompaction();
