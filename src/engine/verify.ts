@@ -96,8 +96,10 @@ export function verify(dir: string): VerifyReport {
   const short =
     decoded === null || typeof decoded === "string" ? [] : shortSegments(realFileSystem, dir, ids, decoded);
   for (const { file, coveredLength, size } of short) {
-    const reason = `${SNAPSHOT_FILE} covered ${coveredLength} bytes, the file has ${size}`;
-    damaged.push({ file, offset: size, length: coveredLength - size, reason, tail: false, lost: true });
+    const has = size === null ? "the file is gone" : `the file has ${size}`;
+    const reason = `${SNAPSHOT_FILE} covered ${coveredLength} bytes, ${has}`;
+    const offset = size ?? 0;
+    damaged.push({ file, offset, length: coveredLength - offset, reason, tail: false, lost: true });
   }
   const snapshot = checkSnapshot(dir, ids, decoded, short, full);
   return {

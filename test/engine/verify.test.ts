@@ -1,5 +1,13 @@
 import { describe, expect, it } from "bun:test";
-import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
@@ -98,6 +106,34 @@ describe("verify", () => {
     ]);
     expect(report.snapshot.status).toBe("ahead");
     expect(report.snapshot.detail).toContain(segmentFileName(1));
+  });
+
+  it("reports a covered segment that is gone, and that no compaction can have deleted, as lost durable data", async () => {
+    // Compaction deletes the oldest segments, oldest first, and starts one newer than them all:
+    // a gone segment with an older one still there, or with none newer, was lost.
+    for (const which of ["a middle one", "the newest"]) {
+      const dir = await closedDataSet();
+      const segments = readdirSync(dir)
+        .filter((name) => name.startsWith("segment-"))
+        .sort();
+      expect(segments.length).toBeGreaterThan(2);
+      const file = (which === "the newest" ? segments.at(-1) : segments[1]) as string;
+      const covered = statSync(join(dir, file)).size;
+      rmSync(join(dir, file));
+      const report = verify(dir);
+      expect(report.ok).toBe(false);
+      expect(report.damaged).toEqual([
+        {
+          file,
+          offset: 0,
+          length: covered,
+          reason: `index.snapshot covered ${covered} bytes, the file is gone`,
+          tail: false,
+          lost: true,
+        },
+      ]);
+      expect(report.snapshot.status).toBe("ahead");
+    }
   });
 
   it("reports temp files left by an interrupted compaction", async () => {
