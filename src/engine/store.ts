@@ -301,7 +301,8 @@ export class KVStore {
   /**
    * Copies the store as it is at one instant (writes acknowledged before this call are in it) to
    * `destDir`, a new or empty directory, while reads and writes go on; see backup.ts. Rejects
-   * with BackupDestinationError or BackupFailedError, leaving nothing at `destDir`.
+   * with BackupDestinationError or BackupFailedError, or with StorageFailedError once a disk
+   * failure has stopped the store's writes, leaving nothing at `destDir`.
    */
   async backup(destDir: string): Promise<BackupReport> {
     this.assertOpen();

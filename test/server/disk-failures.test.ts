@@ -1,7 +1,7 @@
 // What HTTP clients, load balancers and Prometheus see when the disk fails under the server:
 // the engine's failed state and full disk, mapped to statuses that say what to do.
 import { describe, expect, it } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { KVStore, silentLogger } from "../../src/index.ts";
 import { createApp } from "../../src/server/app.ts";
@@ -59,6 +59,27 @@ describe("after a failed fsync", () => {
     expect(health.status).toBe(503);
     expect(((await health.json()) as { error: string }).error).toContain("writes are refused");
     expect(await prometheus()).toContain("kvstore_storage_failed 1");
+    await close();
+  });
+});
+
+describe("POST /admin/backup after a failed fsync", () => {
+  it("answers 503 with the storage-failed error naming no server path, and leaves nothing", async () => {
+    const { dir, fs, request, close } = await faultyApp();
+    expect((await request("PUT", "/blobs/kept", { body: "v1" })).status).toBe(201);
+    fs.rule = (call) => (call.op === "datasync" && isSegment(call.path) ? "EIO" : null);
+    expect((await request("PUT", "/blobs/kept", { body: "v2" })).status).toBe(503);
+    fs.rule = null;
+    const parent = scratchDir();
+    const response = await request("POST", "/admin/backup", {
+      body: JSON.stringify({ path: join(parent, "backup") }),
+      headers: { "content-type": "application/json" },
+    });
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as { error: string };
+    expect(body.error).toContain("storage failed");
+    expect(body.error).not.toContain(dir);
+    expect(readdirSync(parent)).toEqual([]);
     await close();
   });
 });
