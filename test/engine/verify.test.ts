@@ -11,6 +11,7 @@ import {
 import { join } from "node:path";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
+import { FaultyFileSystem } from "../fault/faulty-file-system.ts";
 import { expectedData, writeDataSet } from "../fixtures/data-set.ts";
 import { tempDir } from "../helpers.ts";
 
@@ -134,6 +135,32 @@ describe("verify", () => {
       ]);
       expect(report.snapshot.status).toBe("ahead");
     }
+  });
+
+  it("counts what the next open serves: records a refused write left behind a rejected-tail note are not", async () => {
+    const dir = tempDir();
+    const fs = new FaultyFileSystem(dir);
+    const store = await KVStore.open(dir, { ...options, fileSystem: fs, snapshotEveryBytes: 0 });
+    await store.set("kept", "acknowledged");
+    const acknowledged = statSync(join(dir, segmentFileName(1))).size;
+    // The fdatasync fails, and so does cutting the refused write off: a note says where to cut.
+    fs.rule = (call) =>
+      (call.op === "datasync" || call.op === "truncate") && call.path.endsWith(".dat") ? "EIO" : null;
+    await expect(store.set("refused", "never acknowledged")).rejects.toThrow("EIO");
+    fs.rule = null;
+    await store.close();
+    const written = statSync(join(dir, segmentFileName(1))).size;
+    expect(written).toBeGreaterThan(acknowledged);
+
+    const report = verify(dir);
+    expect(report).toMatchObject({ ok: true, records: 1, liveKeys: 1, totalBytes: acknowledged });
+    expect(report.rejectedTails).toEqual([
+      { file: segmentFileName(1), offset: acknowledged, length: written - acknowledged },
+    ]);
+    const reopened = await KVStore.open(dir, options);
+    expect(reopened.listKeys()).toEqual(["kept"]);
+    await reopened.close();
+    expect(verify(dir)).toMatchObject({ ok: true, records: 1, rejectedTails: [] });
   });
 
   it("reports temp files left by an interrupted compaction", async () => {
