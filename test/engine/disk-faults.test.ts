@@ -112,6 +112,33 @@ describe("fsync discipline", () => {
     await store.close();
   });
 
+  it("a directory fsync that finds no file descriptor free refuses its batch without latching", async () => {
+    // open(2) of the directory failed: no fsync ran, so nothing on disk is in doubt.
+    const { dir, fs, store } = await openFaulty();
+    fs.rule = failing("EMFILE", (op) => op === "syncDirectory");
+    const acknowledged = new Map<string, string>();
+    let failure: unknown = null;
+    for (let i = 0; i < 100 && failure === null; i++) {
+      const value = seededValue(i, 200);
+      await store.set(testKey(i), value).then(
+        () => acknowledged.set(testKey(i), Buffer.from(value).toString("hex")),
+        (error: unknown) => {
+          failure = error;
+        },
+      );
+    }
+    expect(failure).not.toBeInstanceOf(StorageFailedError);
+    expect(String(failure)).toContain("EMFILE");
+    expect(store.storageFailure).toBeNull();
+    const syncsBefore = fs.log.filter((call) => call.op === "syncDirectory").length;
+    await store.set("after", "1");
+    acknowledged.set("after", hex("1"));
+    // The new segment's name is still to be made durable: the next batch does it.
+    expect(fs.log.filter((call) => call.op === "syncDirectory").length).toBe(syncsBefore + 1);
+    await store.close();
+    expect(await reopen(dir)).toEqual(acknowledged);
+  });
+
   it("a restart after the failed state runs recovery: acknowledged writes there, rejected ones not", async () => {
     const { dir, fs, store } = await openFaulty();
     await store.set("acked", "1");
