@@ -9,6 +9,7 @@ export { RecordCrc } from "./engine/record.ts";
 export { KVStore, type KVStoreStats, type OpenValue } from "./engine/store.ts";
 export {
   type DamagedRegion,
+  type RejectedTail,
   type SegmentReport,
   type SnapshotStatus,
   type VerifyReport,

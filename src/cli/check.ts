@@ -45,6 +45,12 @@ function formatReport(report: VerifyReport): string {
       `  DAMAGED ${region.file} at offset ${region.offset}, ${region.length} bytes: ${region.reason} (${what})`,
     );
   }
+  for (const { file, offset, length } of report.rejectedTails) {
+    lines.push(
+      `  rejected ${file} from offset ${offset}, ${length} bytes: writes refused after a disk failure ` +
+        "(the next open cuts them off; not counted below)",
+    );
+  }
   for (const file of report.leftovers)
     lines.push(`  leftover ${file} from an interrupted write (the next open deletes it)`);
   lines.push(

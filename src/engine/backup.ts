@@ -11,7 +11,7 @@ import {
 import { open } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { getSystemErrorMessage } from "node:util";
-import { BackupDestinationError, BackupFailedError } from "./errors.ts";
+import { BackupDestinationError, BackupFailedError, StorageFailedError } from "./errors.ts";
 import { realFileSystem } from "./file-system.ts";
 import type { FaultInjector, Logger } from "./options.ts";
 import { segmentFileName } from "./segment.ts";
@@ -80,6 +80,9 @@ export async function writeBackup(source: BackupSource, destination: string): Pr
   } catch (error) {
     if (error instanceof BackupDestinationError || error instanceof BackupFailedError) throw error;
     if (temp !== null) removeQuietly(temp, source.logger);
+    // The store's failed state (its capture could not fsync): callers know that error, and its
+    // message names the data directory, which a BackupFailedError's reason must not.
+    if (error instanceof StorageFailedError) throw error;
     throw new BackupFailedError(destination, causeWithoutPaths(error), error);
   }
 }

@@ -60,6 +60,8 @@ export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredS
     for (const id of ids)
       state.segments.push(replaySegment(fs, dir, id, covered.get(id) ?? 0, logger, state));
     if (state.segments.length === 0) state.segments.push(Segment.create(fs, dir, 1));
+    // Names removed (leftovers) and created (the first segment) here must be durable too.
+    fs.syncDirectory(dir);
   } catch (error) {
     for (const segment of state.segments) segment.close();
     throw error;
@@ -84,19 +86,23 @@ function usableSnapshot(
   return problem;
 }
 
-/** A segment file that is shorter than index.snapshot covered. */
+/** A segment file that is shorter than index.snapshot covered, or gone (`size` null). */
 export interface ShortSegment {
   file: string;
   coveredLength: number;
-  size: number;
+  size: number | null;
 }
 
 /**
  * The segments that no longer hold every byte `snapshot` covered. A snapshot covers only bytes
  * that were fsynced, and nothing cuts a segment back below that (a failed write is cut back to
  * where it began, after every fsynced byte; a torn tail lies after them too), so a shorter
- * segment has lost acknowledged writes: not a stale snapshot but damage. A covered segment that
- * is gone altogether is a compaction's input, deleted after its records were copied.
+ * segment has lost acknowledged writes: not a stale snapshot but damage.
+ *
+ * A covered segment that is gone altogether may be a compaction's input, deleted after its
+ * records were copied. But compaction takes the oldest segments, deletes them oldest first, and
+ * starts a segment newer than all of them: a gone segment with an older covered one still on
+ * disk, or with none newer, was lost too.
  */
 export function shortSegments(
   fs: FileSystem,
@@ -105,10 +111,17 @@ export function shortSegments(
   snapshot: DecodedSnapshot,
 ): ShortSegment[] {
   const onDisk = new Set(ids);
+  const newestOnDisk = ids.length === 0 ? 0 : (ids[ids.length - 1] as number);
   const short: ShortSegment[] = [];
-  for (const { id, coveredLength } of snapshot.segments) {
-    if (!onDisk.has(id)) continue;
+  let olderOnDisk = false;
+  for (const { id, coveredLength } of [...snapshot.segments].sort((a, b) => a.id - b.id)) {
     const file = segmentFileName(id);
+    if (!onDisk.has(id)) {
+      const compacted = !olderOnDisk && id < newestOnDisk;
+      if (coveredLength > 0 && !compacted) short.push({ file, coveredLength, size: null });
+      continue;
+    }
+    olderOnDisk = true;
     const size = fs.size(join(dir, file));
     if (size < coveredLength) short.push({ file, coveredLength, size });
   }
@@ -116,9 +129,10 @@ export function shortSegments(
 }
 
 function describeLoss({ file, coveredLength, size }: ShortSegment): string {
+  const now = size === null ? "is gone" : `is ${size} bytes`;
   return (
-    `${file} is ${size} bytes but ${SNAPSHOT_FILE} covered ${coveredLength} fsynced bytes of it: ` +
-    `${coveredLength - size} bytes of acknowledged writes are lost`
+    `${file} ${now} but ${SNAPSHOT_FILE} covered ${coveredLength} fsynced bytes of it: ` +
+    `${coveredLength - (size ?? 0)} bytes of acknowledged writes are lost`
   );
 }
 
@@ -174,8 +188,14 @@ function replaySegment(
     state.truncatedBytes += cut;
     state.corruptRecords++;
     logger.warn(`truncated a torn tail of ${cut} bytes (${tail}) in ${name} at offset ${validEnd}`);
-    segment.truncate(validEnd);
-    segment.sync();
+    try {
+      segment.truncate(validEnd);
+      segment.sync();
+    } catch (error) {
+      // Not in `state.segments` yet: recover()'s cleanup would not close it.
+      segment.close();
+      throw error;
+    }
   }
   return segment;
 }

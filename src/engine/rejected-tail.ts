@@ -55,6 +55,23 @@ export function markRejectedTail(
   }
 }
 
+/** The offset a note says its segment must be cut at, or null if it names none. */
+function notedOffset(fs: FileSystem, notePath: string): number | null {
+  const offset = Number.parseInt(new TextDecoder().decode(fs.readWhole(notePath) ?? new Uint8Array()), 10);
+  return Number.isSafeInteger(offset) && offset >= 0 ? offset : null;
+}
+
+/** Where the next open will cut each segment that has a rejected-tail note, by segment id. */
+export function rejectedTailOffsets(fs: FileSystem, dir: string): Map<number, number> {
+  const offsets = new Map<number, number>();
+  for (const name of fs.list(dir)) {
+    const match = NOTE.exec(name);
+    const offset = match === null ? null : notedOffset(fs, join(dir, name));
+    if (match !== null && offset !== null) offsets.set(Number(match[1]), offset);
+  }
+  return offsets;
+}
+
 /** Cuts every segment that has a rejected-tail note back to the noted offset, then drops the notes. */
 export function cutRejectedTails(fs: FileSystem, dir: string, logger: Logger): void {
   const names = fs.list(dir);
@@ -65,9 +82,9 @@ export function cutRejectedTails(fs: FileSystem, dir: string, logger: Logger): v
     if (match === null) continue;
     changed = true;
     const notePath = join(dir, name);
-    const offset = Number.parseInt(new TextDecoder().decode(fs.readWhole(notePath) ?? new Uint8Array()), 10);
+    const offset = notedOffset(fs, notePath);
     const segmentPath = join(dir, segmentFileName(Number(match[1])));
-    if (Number.isSafeInteger(offset) && offset >= 0 && names.includes(segmentFileName(Number(match[1])))) {
+    if (offset !== null && names.includes(segmentFileName(Number(match[1])))) {
       if (fs.size(segmentPath) > offset) {
         const fd = fs.open(segmentPath, "update");
         try {

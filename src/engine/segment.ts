@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { CorruptionError } from "./errors.ts";
 import type { FileSystem } from "./file-system.ts";
 
 const SEGMENT_NAME = /^segment-(\d{10})\.dat$/;
@@ -198,7 +199,14 @@ export class Segment {
     while (done < length && offset + done < this.written) {
       const want = Math.min(length - done, this.written - offset - done);
       const got = this.fs.read(this.fd, out, done, want, offset + done);
-      if (got === 0) throw new Error(`unexpected end of ${this.path} at offset ${offset + done}`);
+      // Cut short under the store: damage, which a client is told of without the file's path.
+      if (got === 0) {
+        throw new CorruptionError(
+          this.path,
+          offset,
+          `the file ends at offset ${offset + done}, inside the record`,
+        );
+      }
       done += got;
     }
     // Bytes still waiting in the write buffer.

@@ -17,7 +17,7 @@ import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { copyValue, encodeRecord, HEADER_BYTES, Op, RECORD_OVERHEAD, recordLength } from "./record.ts";
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
-import { Segment } from "./segment.ts";
+import { Segment, segmentFileName } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
 import { type EncodedSnapshot, SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
 import { StorageFailure } from "./storage-failure.ts";
@@ -150,7 +150,6 @@ export class KVStore {
     const lock = acquireLock(dir, resolved.logger);
     try {
       const { keydir, segments, ...report } = recover(fs, dir, resolved.logger);
-      fs.syncDirectory(dir);
       const store = new KVStore(dir, resolved, lock, report, keydir, segments);
       store.space.ensureReserve();
       store.maybeStartCompaction();
@@ -302,7 +301,8 @@ export class KVStore {
   /**
    * Copies the store as it is at one instant (writes acknowledged before this call are in it) to
    * `destDir`, a new or empty directory, while reads and writes go on; see backup.ts. Rejects
-   * with BackupDestinationError or BackupFailedError, leaving nothing at `destDir`.
+   * with BackupDestinationError or BackupFailedError, or with StorageFailedError once a disk
+   * failure has stopped the store's writes, leaving nothing at `destDir`.
    */
   async backup(destDir: string): Promise<BackupReport> {
     this.assertOpen();
@@ -526,7 +526,8 @@ export class KVStore {
     if (this.closing !== null) return;
     this.deleteRetiredNow();
     if (this.retired.length > 0) {
-      const names = this.retired.map((segment) => segment.path).join(", ");
+      // File names without the directory: an HTTP client may be shown this message.
+      const names = this.retired.map((segment) => segmentFileName(segment.id)).join(", ");
       throw new Error(`cannot compact until the files of the last compaction are deleted: ${names}`);
     }
     // Every slice of compaction starts with no write batch open (see compaction.ts).

@@ -4,6 +4,7 @@ import { listLeftovers, listSegmentIds } from "./directory.ts";
 import { readFileRange, realFileSystem } from "./file-system.ts";
 import { KeyDir } from "./keydir.ts";
 import { mismatch, replayRecords, type ShortSegment, shortSegments } from "./recovery.ts";
+import { rejectedTailOffsets } from "./rejected-tail.ts";
 import { segmentFileName } from "./segment.ts";
 import { type DecodedSnapshot, decodeSnapshot, readSnapshotFile, SNAPSHOT_FILE } from "./snapshot.ts";
 
@@ -17,6 +18,13 @@ export interface DamagedRegion {
   /** Bytes that index.snapshot covered, so fsynced, and the file no longer has: acknowledged
    * writes are gone, and open serves what is left. */
   lost: boolean;
+}
+
+/** Records a write failure left in a segment, which the next open cuts off (rejected-tail.ts). */
+export interface RejectedTail {
+  file: string;
+  offset: number;
+  length: number;
 }
 
 export interface SegmentReport {
@@ -56,6 +64,8 @@ export interface VerifyReport {
   snapshot: { status: SnapshotStatus; detail: string | null };
   /** Temp files of an interrupted write, which the next open deletes. */
   leftovers: string[];
+  /** Refused writes still in their segments, which the next open cuts off; not counted above. */
+  rejectedTails: RejectedTail[];
 }
 
 /**
@@ -66,14 +76,24 @@ export interface VerifyReport {
 export function verify(dir: string): VerifyReport {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
   const ids = listSegmentIds(realFileSystem, dir);
+  const cuts = rejectedTailOffsets(realFileSystem, dir);
   const full = new KeyDir();
   const segments: SegmentReport[] = [];
   const damaged: DamagedRegion[] = [];
+  const rejectedTails: RejectedTail[] = [];
+  /** Each segment's length once the next open has cut its rejected tail. */
+  const sizes = new Map<number, number>();
   let records = 0;
   let totalBytes = 0;
   for (const id of ids) {
     const file = segmentFileName(id);
-    const bytes = readFileSync(join(dir, file));
+    let bytes = readFileSync(join(dir, file));
+    const cut = cuts.get(id);
+    if (cut !== undefined && cut < bytes.length) {
+      rejectedTails.push({ file, offset: cut, length: bytes.length - cut });
+      bytes = bytes.subarray(0, cut);
+    }
+    sizes.set(id, bytes.length);
     const replayed = replayRecords(full, id, bytes, 0, (offset, length, reason) =>
       damaged.push({ file, offset, length, reason, tail: false, lost: false }),
     );
@@ -96,10 +116,12 @@ export function verify(dir: string): VerifyReport {
   const short =
     decoded === null || typeof decoded === "string" ? [] : shortSegments(realFileSystem, dir, ids, decoded);
   for (const { file, coveredLength, size } of short) {
-    const reason = `${SNAPSHOT_FILE} covered ${coveredLength} bytes, the file has ${size}`;
-    damaged.push({ file, offset: size, length: coveredLength - size, reason, tail: false, lost: true });
+    const has = size === null ? "the file is gone" : `the file has ${size}`;
+    const reason = `${SNAPSHOT_FILE} covered ${coveredLength} bytes, ${has}`;
+    const offset = size ?? 0;
+    damaged.push({ file, offset, length: coveredLength - offset, reason, tail: false, lost: true });
   }
-  const snapshot = checkSnapshot(dir, ids, decoded, short, full);
+  const snapshot = checkSnapshot(dir, ids, decoded, short, full, sizes);
   return {
     dir,
     ok: damaged.length === 0 && snapshot.status !== "corrupt" && snapshot.status !== "disagrees",
@@ -112,6 +134,7 @@ export function verify(dir: string): VerifyReport {
     damaged,
     snapshot,
     leftovers: listLeftovers(realFileSystem, dir),
+    rejectedTails,
   };
 }
 
@@ -121,6 +144,7 @@ function checkSnapshot(
   snapshot: DecodedSnapshot | string | null,
   short: ShortSegment[],
   full: KeyDir,
+  sizes: Map<number, number>,
 ): VerifyReport["snapshot"] {
   if (snapshot === null) return { status: "absent", detail: null };
   if (typeof snapshot === "string") return { status: "corrupt", detail: snapshot };
@@ -137,13 +161,8 @@ function checkSnapshot(
     const from = covered.get(id) ?? 0;
     // Only the bytes after what the snapshot covers: the rest was read once already.
     const path = join(dir, segmentFileName(id));
-    replayRecords(
-      fromSnapshot,
-      id,
-      readFileRange(realFileSystem, path, from, statSync(path).size - from),
-      from,
-      () => {},
-    );
+    const size = sizes.get(id) ?? statSync(path).size;
+    replayRecords(fromSnapshot, id, readFileRange(realFileSystem, path, from, size - from), from, () => {});
   }
   if (fromSnapshot.size !== full.size) {
     return {

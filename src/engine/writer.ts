@@ -126,7 +126,8 @@ export class GroupCommitter {
 
   /**
    * fsyncs every segment written since the last fsync, and the directory if it changed. A
-   * failure latches the store's failed state and throws its `StorageFailedError`.
+   * failure latches the store's failed state and throws its `StorageFailedError`; running out of
+   * file descriptors to open the directory with only throws.
    */
   syncAll(): void {
     this.hooks.failure.assertWritable();
@@ -144,6 +145,10 @@ export class GroupCommitter {
       try {
         this.hooks.fs.syncDirectory(this.hooks.dir);
       } catch (error) {
+        // The directory could not even be opened (slow readers hold every descriptor, say): no
+        // fsync ran, so nothing is in doubt. This batch fails; the next one tries again.
+        const code = errorCode(error);
+        if (code === "EMFILE" || code === "ENFILE") throw error;
         throw this.hooks.failure.latch(`fsync of the directory ${this.hooks.dir}`, error);
       }
       this.directoryDirty = false;

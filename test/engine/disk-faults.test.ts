@@ -2,7 +2,8 @@
 // failed rollbacks, failed compaction steps. Each test is named after the rule it checks
 // (README, "Durability and failures").
 import { describe, expect, it } from "bun:test";
-import { readdirSync } from "node:fs";
+import { appendFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import {
   DiskFullError,
   KVStore,
@@ -109,6 +110,33 @@ describe("fsync discipline", () => {
     expect(failure).toBeInstanceOf(StorageFailedError);
     expect(String(failure)).toContain("fsync of the directory");
     await store.close();
+  });
+
+  it("a directory fsync that finds no file descriptor free refuses its batch without latching", async () => {
+    // open(2) of the directory failed: no fsync ran, so nothing on disk is in doubt.
+    const { dir, fs, store } = await openFaulty();
+    fs.rule = failing("EMFILE", (op) => op === "syncDirectory");
+    const acknowledged = new Map<string, string>();
+    let failure: unknown = null;
+    for (let i = 0; i < 100 && failure === null; i++) {
+      const value = seededValue(i, 200);
+      await store.set(testKey(i), value).then(
+        () => acknowledged.set(testKey(i), Buffer.from(value).toString("hex")),
+        (error: unknown) => {
+          failure = error;
+        },
+      );
+    }
+    expect(failure).not.toBeInstanceOf(StorageFailedError);
+    expect(String(failure)).toContain("EMFILE");
+    expect(store.storageFailure).toBeNull();
+    const syncsBefore = fs.log.filter((call) => call.op === "syncDirectory").length;
+    await store.set("after", "1");
+    acknowledged.set("after", hex("1"));
+    // The new segment's name is still to be made durable: the next batch does it.
+    expect(fs.log.filter((call) => call.op === "syncDirectory").length).toBe(syncsBefore + 1);
+    await store.close();
+    expect(await reopen(dir)).toEqual(acknowledged);
   });
 
   it("a restart after the failed state runs recovery: acknowledged writes there, rejected ones not", async () => {
@@ -491,6 +519,34 @@ describe("compaction under faults", () => {
     after.delete(testKey(10));
     expect(await reopen(dir)).toEqual(after);
   });
+});
+
+describe("an open that fails", () => {
+  const active = "segment-0000000003.dat";
+  const torn = (path: string) => path.endsWith(active);
+  for (const [what, rule] of [
+    ["the cut of a torn tail", failing("EIO", (op, path) => op === "truncate" && torn(path))],
+    ["the fdatasync of that cut", failing("EIO", (op, path) => op === "datasync" && torn(path))],
+    ["the fsync of the directory", failing("EIO", (op) => op === "syncDirectory")],
+  ] as const) {
+    it(`at ${what} leaves no file open and no LOCK held, and loses nothing`, async () => {
+      const dir = tempDir();
+      const seed = await KVStore.open(dir, baseOptions);
+      for (let i = 0; i < 40; i++) await seed.set(testKey(i), seededValue(i, 200));
+      const expected = dump(seed);
+      await seed.close();
+      expect(readdirSync(dir).filter(isSegment).pop()).toBe(active);
+      // A record torn by a crash: its header begins, its bytes never came.
+      appendFileSync(join(dir, active), new Uint8Array(7));
+      const fs = new FaultyFileSystem(dir);
+      fs.rule = rule;
+      const fdsBefore = readdirSync("/proc/self/fd").length;
+      await expect(KVStore.open(dir, { ...baseOptions, fileSystem: fs })).rejects.toThrow("EIO");
+      expect(readdirSync("/proc/self/fd").length).toBe(fdsBefore);
+      expect(directoryLockIsFree(dir)).toBe(true);
+      expect(await reopen(dir)).toEqual(expected);
+    });
+  }
 });
 
 describe("power cut after a compaction", () => {

@@ -1,8 +1,17 @@
 import { describe, expect, it } from "bun:test";
-import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
+import { FaultyFileSystem } from "../fault/faulty-file-system.ts";
 import { expectedData, writeDataSet } from "../fixtures/data-set.ts";
 import { tempDir } from "../helpers.ts";
 
@@ -98,6 +107,60 @@ describe("verify", () => {
     ]);
     expect(report.snapshot.status).toBe("ahead");
     expect(report.snapshot.detail).toContain(segmentFileName(1));
+  });
+
+  it("reports a covered segment that is gone, and that no compaction can have deleted, as lost durable data", async () => {
+    // Compaction deletes the oldest segments, oldest first, and starts one newer than them all:
+    // a gone segment with an older one still there, or with none newer, was lost.
+    for (const which of ["a middle one", "the newest"]) {
+      const dir = await closedDataSet();
+      const segments = readdirSync(dir)
+        .filter((name) => name.startsWith("segment-"))
+        .sort();
+      expect(segments.length).toBeGreaterThan(2);
+      const file = (which === "the newest" ? segments.at(-1) : segments[1]) as string;
+      const covered = statSync(join(dir, file)).size;
+      rmSync(join(dir, file));
+      const report = verify(dir);
+      expect(report.ok).toBe(false);
+      expect(report.damaged).toEqual([
+        {
+          file,
+          offset: 0,
+          length: covered,
+          reason: `index.snapshot covered ${covered} bytes, the file is gone`,
+          tail: false,
+          lost: true,
+        },
+      ]);
+      expect(report.snapshot.status).toBe("ahead");
+    }
+  });
+
+  it("counts what the next open serves: records a refused write left behind a rejected-tail note are not", async () => {
+    const dir = tempDir();
+    const fs = new FaultyFileSystem(dir);
+    const store = await KVStore.open(dir, { ...options, fileSystem: fs, snapshotEveryBytes: 0 });
+    await store.set("kept", "acknowledged");
+    const acknowledged = statSync(join(dir, segmentFileName(1))).size;
+    // The fdatasync fails, and so does cutting the refused write off: a note says where to cut.
+    fs.rule = (call) =>
+      (call.op === "datasync" || call.op === "truncate") && call.path.endsWith(".dat") ? "EIO" : null;
+    await expect(store.set("refused", "never acknowledged")).rejects.toThrow("EIO");
+    fs.rule = null;
+    await store.close();
+    const written = statSync(join(dir, segmentFileName(1))).size;
+    expect(written).toBeGreaterThan(acknowledged);
+
+    const report = verify(dir);
+    expect(report).toMatchObject({ ok: true, records: 1, liveKeys: 1, totalBytes: acknowledged });
+    expect(report.rejectedTails).toEqual([
+      { file: segmentFileName(1), offset: acknowledged, length: written - acknowledged },
+    ]);
+    const reopened = await KVStore.open(dir, options);
+    expect(reopened.listKeys()).toEqual(["kept"]);
+    await reopened.close();
+    expect(verify(dir)).toMatchObject({ ok: true, records: 1, rejectedTails: [] });
   });
 
   it("reports temp files left by an interrupted compaction", async () => {

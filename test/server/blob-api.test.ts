@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { closeSync, openSync, readdirSync, readSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readSync, truncateSync, writeSync } from "node:fs";
 import { recordingLogger, seededValue } from "../helpers.ts";
 import { everyByteValue, openTestApp } from "./app-fixture.ts";
 
@@ -376,6 +376,22 @@ describe("other errors", () => {
     expect(logger.lines).toContainEqual(
       expect.stringMatching(/^error: GET \S+\/blobs\/fragile failed: CorruptionError/),
     );
+  });
+
+  it("answers 500 naming no server path when the segment file was cut short under the store", async () => {
+    const { request, store, dir } = await openTestApp();
+    await request("PUT", "/blobs/first", { body: HELLO });
+    await request("PUT", "/blobs/cut", { body: HELLO });
+    const location = store.openValue("cut");
+    if (location === null) throw new Error("the blob was not stored");
+    location.close();
+    truncateSync(location.path, location.recordOffset);
+
+    const response = await request("GET", "/blobs/cut");
+    expect(response.status).toBe(500);
+    const body = await response.text();
+    expect(JSON.parse(body)).toEqual({ error: expect.stringContaining("corrupt record") });
+    expect(body).not.toContain(dir);
   });
 
   it("never sends a large blob that fails its CRC: 500 for GET, Range and HEAD, cached etag or not", async () => {

@@ -1,7 +1,7 @@
 // What HTTP clients, load balancers and Prometheus see when the disk fails under the server:
 // the engine's failed state and full disk, mapped to statuses that say what to do.
 import { describe, expect, it } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { KVStore, silentLogger } from "../../src/index.ts";
 import { createApp } from "../../src/server/app.ts";
@@ -63,6 +63,27 @@ describe("after a failed fsync", () => {
   });
 });
 
+describe("POST /admin/backup after a failed fsync", () => {
+  it("answers 503 with the storage-failed error naming no server path, and leaves nothing", async () => {
+    const { dir, fs, request, close } = await faultyApp();
+    expect((await request("PUT", "/blobs/kept", { body: "v1" })).status).toBe(201);
+    fs.rule = (call) => (call.op === "datasync" && isSegment(call.path) ? "EIO" : null);
+    expect((await request("PUT", "/blobs/kept", { body: "v2" })).status).toBe(503);
+    fs.rule = null;
+    const parent = scratchDir();
+    const response = await request("POST", "/admin/backup", {
+      body: JSON.stringify({ path: join(parent, "backup") }),
+      headers: { "content-type": "application/json" },
+    });
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as { error: string };
+    expect(body.error).toContain("storage failed");
+    expect(body.error).not.toContain(dir);
+    expect(readdirSync(parent)).toEqual([]);
+    await close();
+  });
+});
+
 describe("full disk", () => {
   it("PUT answers 507 with a JSON error, nothing is stored, DELETE and GET keep working", async () => {
     const { fs, request, prometheus, close } = await faultyApp();
@@ -116,6 +137,20 @@ describe("POST /admin/compact under faults", () => {
     fs.rule = null;
     expect((await request("PUT", "/blobs/after", { body: "ok" })).status).toBe(201);
     expect(await (await request("GET", "/blobs/k4")).text()).toBe("value 19");
+    await close();
+  });
+
+  it("answers 500 naming no server path when the last compaction's inputs could not be deleted", async () => {
+    const { dir, fs, request, close } = await faultyApp();
+    for (let i = 0; i < 20; i++) await request("PUT", `/blobs/k${i % 5}`, { body: `value ${i}` });
+    fs.rule = (call) => (call.op === "remove" && isSegment(call.path) ? "EIO" : null);
+    expect((await request("POST", "/admin/compact")).status).toBe(200);
+    const response = await request("POST", "/admin/compact");
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { error: string };
+    expect(body.error).toContain("compaction failed");
+    expect(body.error).not.toContain(dir);
+    fs.rule = null;
     await close();
   });
 
