@@ -58,7 +58,7 @@ export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredS
   if (typeof snapshot !== "string") for (const s of snapshot.segments) covered.set(s.id, s.coveredLength);
   try {
     for (const id of ids)
-      state.segments.push(replaySegment(fs, dir, id, covered.get(id) ?? 0, logger, state));
+      state.segments.push(replaySegment(fs, dir, id, id === ids.at(-1), covered.get(id) ?? 0, logger, state));
     if (state.segments.length === 0) state.segments.push(Segment.create(fs, dir, 1));
     // Names removed (leftovers) and created (the first segment) here must be durable too.
     fs.syncDirectory(dir);
@@ -169,6 +169,7 @@ function replaySegment(
   fs: FileSystem,
   dir: string,
   id: number,
+  newest: boolean,
   from: number,
   logger: Logger,
   state: RecoveredState,
@@ -178,10 +179,17 @@ function replaySegment(
   const size = fs.size(path);
   const bytes = readFileRange(fs, path, from, size - from);
   state.replayedBytes += bytes.length;
-  const { validEnd, tail } = replayRecords(state.keydir, id, bytes, from, (offset, length, reason) => {
-    state.corruptRecords++;
-    logger.warn(`skipped ${length} corrupt bytes (${reason}) in ${name} at offset ${offset}`);
-  });
+  const { validEnd, tail } = replayRecords(
+    state.keydir,
+    id,
+    bytes,
+    from,
+    (offset, length, reason) => {
+      state.corruptRecords++;
+      logger.warn(`skipped ${length} corrupt bytes (${reason}) in ${name} at offset ${offset}`);
+    },
+    newest,
+  );
   const segment = Segment.open(fs, dir, id, size);
   if (tail !== null) {
     const cut = size - validEnd;
@@ -210,6 +218,8 @@ export function replayRecords(
   bytes: Buffer,
   from: number,
   onCorrupt: (offset: number, length: number, reason: string) => void,
+  /** The newest segment, the only one a crash can have torn (see `scanRecords`). */
+  newest: boolean,
 ): ScanResult & { records: number } {
   let records = 0;
   const result = scanRecords(
@@ -221,6 +231,7 @@ export function replayRecords(
       else keydir.delete(key);
     },
     (offset, length, reason) => onCorrupt(from + offset, length, reason),
+    newest,
   );
   return { validEnd: from + result.validEnd, tail: result.tail, records };
 }

@@ -49,11 +49,15 @@ interface Damage {
  * A lone record followed by anything else is taken for a record image inside the damaged value
  * and goes with the damage before it. An intact record is parsed whole, so a record image inside
  * its value is never looked at.
+ *
+ * In the `newest` segment, the only one a crash can tear, a record whose header is whole but whose
+ * lengths run past the end is the torn last write: everything from it is the tail.
  */
 export function scanRecords(
   bytes: Uint8Array,
   onRecord: (record: ParsedRecord, offset: number) => void,
   onCorrupt: (offset: number, length: number, reason: ParseFailure) => void,
+  newest = false,
 ): ScanResult {
   const end = bytes.length;
   // Since the last trusted byte (`validEnd`): a damaged stretch, then at most one record.
@@ -80,6 +84,13 @@ export function scanRecords(
       at += parsed.length;
       if (damage === null || at === end) trustUpTo(at);
       continue;
+    }
+    if (newest && parsed === "truncated") {
+      // The newest segment ends inside a record whose magic and op are whole: the write a crash
+      // tore. Cut from here and never search its bytes for records: they are a client's value,
+      // which may hold record images that would delete or overwrite other keys.
+      if (damage !== null && lone !== null) trustUpTo(at);
+      return { validEnd, tail: damage?.reason ?? parsed };
     }
     const next = resync(bytes, at, end);
     if (damage !== null) {

@@ -94,8 +94,13 @@ export function verify(dir: string): VerifyReport {
       bytes = bytes.subarray(0, cut);
     }
     sizes.set(id, bytes.length);
-    const replayed = replayRecords(full, id, bytes, 0, (offset, length, reason) =>
-      damaged.push({ file, offset, length, reason, tail: false, lost: false }),
+    const replayed = replayRecords(
+      full,
+      id,
+      bytes,
+      0,
+      (offset, length, reason) => damaged.push({ file, offset, length, reason, tail: false, lost: false }),
+      id === ids.at(-1),
     );
     const { validEnd, tail } = replayed;
     if (tail !== null)
@@ -162,7 +167,8 @@ function checkSnapshot(
     // Only the bytes after what the snapshot covers: the rest was read once already.
     const path = join(dir, segmentFileName(id));
     const size = sizes.get(id) ?? statSync(path).size;
-    replayRecords(fromSnapshot, id, readFileRange(realFileSystem, path, from, size - from), from, () => {});
+    const bytes = readFileRange(realFileSystem, path, from, size - from);
+    replayRecords(fromSnapshot, id, bytes, from, () => {}, id === ids.at(-1));
   }
   if (fromSnapshot.size !== full.size) {
     return {

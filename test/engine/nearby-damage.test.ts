@@ -223,6 +223,15 @@ describe("recovery between nearby damaged records", () => {
         await damageNext(1);
         await store.set("after", "intact");
         await store.close();
+        // A newer segment: in the newest one, a length that runs past the end reads as a torn
+        // write and is cut (torn-value.test.ts); damage in a sealed one is skipped.
+        const rotating = await KVStore.open(dir, {
+          autoCompaction: false,
+          logger: silentLogger,
+          maxSegmentBytes: 1024,
+        });
+        await rotating.set("newer", "x".repeat(2000));
+        await rotating.close();
         rmSync(join(dir, "index.snapshot"));
         const bytes = readFileSync(path);
         for (const at of damagedAt) flip(bytes, at + DAMAGE[kind]);
@@ -232,7 +241,7 @@ describe("recovery between nearby damaged records", () => {
         const scenario = `${between} between, ${kind} damaged`;
         expect([scenario, reopened.has("victim")]).toEqual([scenario, false]);
         expect([scenario, reopened.stats().corruptRecords]).toEqual([scenario, 2]);
-        expect(text(reopened.get("after"))).toBe("intact");
+        expect([scenario, text(reopened.get("after"))]).toEqual([scenario, "intact"]);
         await reopened.close();
       }
     }

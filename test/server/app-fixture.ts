@@ -1,23 +1,17 @@
 // A real store in a temp directory behind the HTTP app, called without a socket through
 // app.handle(). Everything opened here is closed and removed after each test.
-import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KVStore, type KVStoreOptions, silentLogger } from "../../src/index.ts";
 import { type AppOptions, createApp } from "../../src/server/app.ts";
 import { BlobStorage } from "../../src/volume/blob-storage.ts";
-
-const cleanups: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+import { afterThisTest } from "../fixtures/after-this-test.ts";
 
 /** A fresh directory, removed after the current test. */
 export function scratchDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "kvstore-server-"));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  afterThisTest(async () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -31,7 +25,7 @@ export interface TestAppOptions extends AppOptions {
 export async function openTestApp(options: TestAppOptions = {}) {
   const dir = scratchDir();
   const store = await KVStore.open(dir, { logger: silentLogger, ...options.store });
-  cleanups.push(() => store.close());
+  afterThisTest(() => store.close());
   const storage = new BlobStorage(store, options.volumeId ?? "vol-test", options.streamFromFileBytes);
   const app = createApp(storage, options);
   const request = (method: string, path: string, init: RequestInit = {}) =>

@@ -1,6 +1,5 @@
 // The HTTP app served by Bun on a loopback port, for requests that only a raw socket can send.
 // Stopped, its store closed and its directory removed, after each test.
-import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,12 +7,7 @@ import { KVStore, type Logger, silentLogger } from "../../src/index.ts";
 import { createApp } from "../../src/server/app.ts";
 import { loopbackPolicy, type SecurityPolicy } from "../../src/server/security/guard.ts";
 import { BlobStorage } from "../../src/volume/blob-storage.ts";
-
-const cleanups: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
+import { afterThisTest } from "../fixtures/after-this-test.ts";
 
 export async function startTestServer({
   logger = silentLogger,
@@ -31,7 +25,7 @@ export async function startTestServer({
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     development: false,
   });
-  cleanups.push(async () => {
+  afterThisTest(async () => {
     await app.stop(true);
     await store.close();
     rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,60 @@
+// A client's value that holds record images, torn by a power cut while it was written, must not
+// change other keys on the next open: the torn record was never acknowledged. In the newest
+// segment a record whose lengths run past the end is the torn write, cut whole (scan.ts).
+import { expect, it } from "bun:test";
+import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
+import { KVStore, silentLogger } from "../../src/index.ts";
+import { crashCopy, tempDir, text } from "../helpers.ts";
+
+function image(op: Op, key: string, value: string | null): Uint8Array {
+  const bytes = value === null ? null : new TextEncoder().encode(value);
+  const out = new Uint8Array(recordLength(key.length, bytes?.length ?? 0));
+  encodeRecord(out, 0, op, key, key.length, bytes);
+  return out;
+}
+
+it("a torn record whose value holds record images leaves every other key as it was", async () => {
+  const options = { logger: silentLogger, autoCompaction: false, snapshotEveryBytes: 0 };
+  const store = await KVStore.open(tempDir(), options);
+  await store.set("victim", "secret");
+  await store.set("other", "kept");
+  const segment = "segment-0000000001.dat";
+  const acknowledged = statSync(join(store.dir, segment)).size;
+  const images = Buffer.concat([image(Op.Delete, "victim", null), image(Op.Set, "other", "pwned")]);
+  await store.set("upload", Buffer.concat([Buffer.alloc(100, 0x41), images, Buffer.alloc(200_000, 0x42)]));
+  const crashed = crashCopy(store.dir);
+  await store.close();
+  // The power cut came while the upload was being written: only its first 64 KiB are on disk.
+  truncateSync(join(crashed, segment), acknowledged + 65_536);
+  const reopened = await KVStore.open(crashed, options);
+  expect(text(reopened.get("victim"))).toBe("secret");
+  expect(text(reopened.get("other"))).toBe("kept");
+  expect(reopened.has("upload")).toBe(false);
+  await reopened.close();
+});
+
+it("a length that runs past the end of the newest segment is cut as a torn write; in a sealed one it is skipped", async () => {
+  const options = { logger: silentLogger, autoCompaction: false, snapshotEveryBytes: 0 };
+  const store = await KVStore.open(tempDir(), options);
+  await store.set("before", "kept");
+  const segment = "segment-0000000001.dat";
+  const damagedAt = statSync(join(store.dir, segment)).size;
+  await store.set("damaged", "x".repeat(100));
+  await store.set("after", "intact");
+  const crashed = crashCopy(store.dir);
+  await store.close();
+  // The value length's high byte: the record now claims to run far past the end of the file.
+  const path = join(crashed, segment);
+  const bytes = readFileSync(path);
+  bytes[damagedAt + 10] = 0x7f;
+  writeFileSync(path, bytes);
+  const reopened = await KVStore.open(crashed, options);
+  expect(text(reopened.get("before"))).toBe("kept");
+  expect(reopened.has("damaged")).toBe(false);
+  // Newest segment: taken for a torn write, so what follows it goes too.
+  expect(reopened.has("after")).toBe(false);
+  expect(statSync(path).size).toBe(damagedAt);
+  await reopened.close();
+});
