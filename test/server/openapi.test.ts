@@ -165,14 +165,29 @@ describe("the OpenAPI document at /swagger/json", () => {
     const document = await openApiDocument();
     const example = (path: string, method: string, status: number) =>
       document.paths[path]?.[method]?.responses[String(status)]?.content?.["application/json"]?.example;
-    const tokens = new AccessTokens([{ role: "read", token: "reader" }]);
+    const tokens = new AccessTokens([
+      { role: "read", token: "reader" },
+      { role: "write", token: "writer" },
+    ]);
     const { request } = await openTestApp({ security: { ...loopbackPolicy, tokens } });
     const reader = { headers: { authorization: "Bearer reader" } };
     await request("PUT", "/blobs/k", { ...reader, body: "x" }).then(async (response) => {
       expect(response.status).toBe(403);
       expect(await response.json()).toEqual(example("/blobs/{key}", "put", 403));
     });
+    await request("PUT", "/blobs/thirteen", {
+      headers: { authorization: "Bearer writer" },
+      body: "13 bytes long",
+    });
     const answers: [string, string, string, RequestInit, number][] = [
+      [
+        "GET",
+        "/blobs/thirteen",
+        "/blobs/{key}",
+        { headers: { ...reader.headers, range: "bytes=100-199" } },
+        416,
+      ],
+      ["GET", "/blobs/%ZZ", "/blobs/{key}", reader, 400],
       ["GET", "/blobs/k", "/blobs/{key}", {}, 401],
       ["GET", "/blobs/nothing-here", "/blobs/{key}", reader, 404],
       ["GET", "/blobs?limit=0", "/blobs", reader, 400],

@@ -15,7 +15,7 @@ export const bearerSecurityScheme = {
 } as const;
 
 /** What one operation needs, as the access check decides it (the path is the documented template). */
-export function requirementOfOperation(method: string, path: string): Requirement {
+function requirementOfOperation(method: string, path: string): Requirement {
   return requirementOf(method.toUpperCase(), path, false);
 }
 
@@ -39,7 +39,7 @@ const unauthorized: ErrorExample = {
  * 403 for a role too weak where a weaker role exists; otherwise (a read operation, or an open one)
  * only a browser's Origin that is not allowed gets one.
  */
-export function forbiddenExample(method: string, path: string): ErrorExample {
+function forbiddenExample(method: string, path: string): ErrorExample {
   const needed = requirementOfOperation(method, path);
   const weaker = needed === "open" ? undefined : ROLES[ROLES.indexOf(needed) - 1];
   if (weaker === undefined) {

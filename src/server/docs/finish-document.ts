@@ -33,7 +33,7 @@ export interface GeneratedDocument {
 const HTTP_METHODS = new Set(["get", "put", "post", "delete", "options", "head", "patch", "trace"]);
 
 /** Elysia names an error response after ErrorBody's description when a route declares the status. */
-const GENERIC_ERROR_DESCRIPTION = "An error";
+const GENERIC_ERROR_DESCRIPTION = ErrorBody.description;
 
 /**
  * The response with the example's description (where Elysia's is generic) and example body. A copy:
