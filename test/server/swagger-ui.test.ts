@@ -66,7 +66,7 @@ describe("Swagger UI at /swagger", () => {
     expect(blocked).toEqual([]);
     expect(failed).toEqual([]);
     await page.context().close();
-  });
+  }, 60_000);
 
   it('takes a token through "Authorize" and sends it with "Try it out"', async () => {
     const tokenDataDir = mkdtempSync(join(tmpdir(), "kvstore-swagger-token-"));
@@ -106,6 +106,18 @@ describe("Swagger UI at /swagger", () => {
     }
   }, 60_000);
 
+  it("offers a file to upload as a blob's body", async () => {
+    const { page } = await offlinePage();
+    await page.goto(`${server.url.origin}/swagger`);
+    const operation = page.locator(".opblock-put", {
+      has: page.locator('.opblock-summary-path[data-path="/blobs/{key}"]'),
+    });
+    await operation.locator(".opblock-summary").click();
+    await operation.getByRole("button", { name: "Try it out" }).click();
+    expect(await operation.locator('input[type="file"]').count()).toBe(1);
+    await page.context().close();
+  }, 60_000);
+
   it('runs "Try it out" on GET /health and shows the 200', async () => {
     const { page, blocked } = await offlinePage();
     await page.goto(`${server.url.origin}/swagger`);
@@ -122,5 +134,5 @@ describe("Swagger UI at /swagger", () => {
     expect(await body.textContent()).toContain('"status": "healthy"');
     expect(blocked).toEqual([]);
     await page.context().close();
-  });
+  }, 60_000);
 });
