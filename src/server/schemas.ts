@@ -20,11 +20,10 @@ export const BlobKeyParams = t.Object({
   }),
 });
 
+/** Its examples are per status and per route: docs/error-examples.ts. */
 export const ErrorBody = t.Object(
-  {
-    error: t.String({ description: "What went wrong, for a person to read.", examples: ["Blob not found"] }),
-  },
-  { description: "An error", examples: [{ error: "Blob not found" }] },
+  { error: t.String({ description: "What went wrong, for a person to read." }) },
+  { description: "An error" },
 );
 
 export const BlobMeta = t.Object(
@@ -176,10 +175,12 @@ export const BackupReport = t.Object(
   { description: "The backup is complete, fsynced and in place" },
 );
 
-/** A raw request or response body: any bytes. */
-export const binaryContent = {
-  "application/octet-stream": { schema: { type: "string", format: "binary" } },
-} as const;
+/**
+ * A raw request or response body: any bytes. OpenAPI 3.1 describes those with no schema at all;
+ * `type: string, format: binary` would make generated clients (openapi-typescript) type the
+ * body as a string, which their JSON serializer then mangles.
+ */
+export const binaryContent = { "application/octet-stream": {} } as const;
 
 /**
  * A schema above, for hand-written `detail.responses` (routes answering bytes or several media

@@ -1,13 +1,20 @@
 import { describe, expect, it } from "bun:test";
 import { Validator } from "@seriousme/openapi-schema-validator";
+import { loopbackPolicy } from "../../src/server/security/guard.ts";
+import { AccessTokens } from "../../src/server/security/tokens.ts";
 import { openTestApp } from "./app-fixture.ts";
 
 interface Operation {
   summary?: string;
+  description?: string;
+  security?: unknown[];
   tags?: string[];
   parameters?: { name: string; in: string; schema: { examples?: unknown[] } }[];
   requestBody?: { content: Record<string, unknown> };
-  responses: Record<string, { description: string; content?: Record<string, { schema: Schema }> }>;
+  responses: Record<
+    string,
+    { description: string; content?: Record<string, { schema?: Schema; example?: { error?: string } }> }
+  >;
 }
 interface Schema {
   type?: string;
@@ -16,6 +23,8 @@ interface Schema {
 }
 interface Document {
   openapi: string;
+  security?: Record<string, string[]>[];
+  components?: { securitySchemes?: Record<string, { type: string; scheme?: string }> };
   info: { title: string; version: string };
   paths: Record<string, Record<string, Operation>>;
 }
@@ -106,7 +115,10 @@ describe("the OpenAPI document at /swagger/json", () => {
       for (const [status, response] of Object.entries(operation.responses)) {
         const json = response.content?.["application/json"];
         if (json === undefined) continue;
-        expect({ name, status, example: hasExample(json.schema) }).toEqual({ name, status, example: true });
+        // Error responses share one schema; their examples are per status, on the media type.
+        const example =
+          Number(status) >= 400 ? typeof json.example?.error === "string" : hasExample(json.schema ?? {});
+        expect({ name, status, example }).toEqual({ name, status, example: true });
       }
     }
   });
@@ -118,6 +130,82 @@ describe("the OpenAPI document at /swagger/json", () => {
       expect(Object.keys(blob[method]?.requestBody?.content ?? {})).toEqual(["application/octet-stream"]);
     }
     expect(Object.keys(blob.get?.responses["200"]?.content ?? {})).toEqual(["application/octet-stream"]);
-    expect(Object.keys(blob.get?.responses ?? {}).sort()).toEqual(["200", "206", "304", "400", "404", "416"]);
+    // No schema: `type: string` would make generated clients send and expect text.
+    expect(blob.put?.requestBody?.content["application/octet-stream"]).toEqual({});
+    expect(blob.get?.responses["200"]?.content?.["application/octet-stream"]).toEqual({});
+    expect(Object.keys(blob.get?.responses ?? {}).sort()).toEqual([
+      "200",
+      "206",
+      "304",
+      "400",
+      "401",
+      "403",
+      "404",
+      "416",
+    ]);
+  });
+
+  it("declares the bearer token scheme and the role each operation needs", async () => {
+    const document = await openApiDocument();
+    expect(document.components?.securitySchemes?.bearerAuth).toMatchObject({
+      type: "http",
+      scheme: "bearer",
+    });
+    expect(document.security).toEqual([{ bearerAuth: [] }]);
+    const { paths } = document;
+    expect(paths["/health"]?.get?.security).toEqual([]);
+    expect(paths["/health"]?.get?.responses["401"]).toBeUndefined();
+    expect(paths["/blobs/{key}"]?.get?.description).toContain("Needs a token with the read role");
+    expect(paths["/blobs/{key}"]?.put?.description).toContain("Needs a token with the write role");
+    expect(paths["/admin/compact"]?.post?.description).toContain("Needs a token with the admin role");
+    expect(paths["/metrics"]?.get?.description).toContain("unless METRICS_PUBLIC=1");
+  });
+
+  it("gives error examples that are what the server answers", async () => {
+    const document = await openApiDocument();
+    const example = (path: string, method: string, status: number) =>
+      document.paths[path]?.[method]?.responses[String(status)]?.content?.["application/json"]?.example;
+    const tokens = new AccessTokens([
+      { role: "read", token: "reader" },
+      { role: "write", token: "writer" },
+    ]);
+    const { request } = await openTestApp({ security: { ...loopbackPolicy, tokens } });
+    const reader = { headers: { authorization: "Bearer reader" } };
+    await request("PUT", "/blobs/k", { ...reader, body: "x" }).then(async (response) => {
+      expect(response.status).toBe(403);
+      expect(await response.json()).toEqual(example("/blobs/{key}", "put", 403));
+    });
+    await request("PUT", "/blobs/thirteen", {
+      headers: { authorization: "Bearer writer" },
+      body: "13 bytes long",
+    });
+    const answers: [string, string, string, RequestInit, number][] = [
+      [
+        "GET",
+        "/blobs/thirteen",
+        "/blobs/{key}",
+        { headers: { ...reader.headers, range: "bytes=100-199" } },
+        416,
+      ],
+      ["GET", "/blobs/%ZZ", "/blobs/{key}", reader, 400],
+      ["GET", "/blobs/k", "/blobs/{key}", {}, 401],
+      ["GET", "/blobs/nothing-here", "/blobs/{key}", reader, 404],
+      ["GET", "/blobs?limit=0", "/blobs", reader, 400],
+      [
+        "GET",
+        "/blobs/k",
+        "/blobs/{key}",
+        { headers: { ...reader.headers, origin: "https://elsewhere.example" } },
+        403,
+      ],
+    ];
+    for (const [method, url, path, init, status] of answers) {
+      const response = await request(method, url, init);
+      expect({ url, status: response.status }).toEqual({ url, status });
+      expect({ url, body: await response.json() }).toEqual({
+        url,
+        body: example(path, method.toLowerCase(), status),
+      });
+    }
   });
 });

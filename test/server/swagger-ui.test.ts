@@ -66,7 +66,57 @@ describe("Swagger UI at /swagger", () => {
     expect(blocked).toEqual([]);
     expect(failed).toEqual([]);
     await page.context().close();
-  });
+  }, 60_000);
+
+  it('takes a token through "Authorize" and sends it with "Try it out"', async () => {
+    const tokenDataDir = mkdtempSync(join(tmpdir(), "kvstore-swagger-token-"));
+    const guarded = await startServer(
+      {
+        ...defaultServerConfig,
+        host: "127.0.0.1",
+        port: 0,
+        dataDir: tokenDataDir,
+        logLevel: "error",
+        authToken: "swagger-token",
+      },
+      { handleSignals: false },
+    );
+    try {
+      const { page, blocked } = await offlinePage();
+      await page.goto(`${guarded.url.origin}/swagger`);
+      await page.locator(".btn.authorize").first().click();
+      await page.locator(".modal-ux input").first().fill("swagger-token");
+      await page.getByRole("button", { name: "Apply credentials" }).click();
+      await page.locator(".modal-ux .btn-done").first().click();
+      const operation = page.locator(".opblock-get", {
+        has: page.locator('.opblock-summary-path[data-path="/metrics"]'),
+      });
+      await operation.locator(".opblock-summary").click();
+      await operation.getByRole("button", { name: "Try it out" }).click();
+      await operation.getByRole("button", { name: "Execute" }).click();
+      const status = operation.locator(".live-responses-table .response .response-col_status");
+      await status.first().waitFor();
+      // /metrics needs the read role: without the token it would be a 401.
+      expect((await status.first().textContent())?.trim()).toBe("200");
+      expect(blocked).toEqual([]);
+      await page.context().close();
+    } finally {
+      await guarded.stop();
+      rmSync(tokenDataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("offers a file to upload as a blob's body", async () => {
+    const { page } = await offlinePage();
+    await page.goto(`${server.url.origin}/swagger`);
+    const operation = page.locator(".opblock-put", {
+      has: page.locator('.opblock-summary-path[data-path="/blobs/{key}"]'),
+    });
+    await operation.locator(".opblock-summary").click();
+    await operation.getByRole("button", { name: "Try it out" }).click();
+    expect(await operation.locator('input[type="file"]').count()).toBe(1);
+    await page.context().close();
+  }, 60_000);
 
   it('runs "Try it out" on GET /health and shows the 200', async () => {
     const { page, blocked } = await offlinePage();
@@ -84,5 +134,5 @@ describe("Swagger UI at /swagger", () => {
     expect(await body.textContent()).toContain('"status": "healthy"');
     expect(blocked).toEqual([]);
     await page.context().close();
-  });
+  }, 60_000);
 });
