@@ -41,7 +41,7 @@ const byStatus: Record<string, ErrorExample> = {
 const byOperation: Record<string, ErrorExample> = {
   "get /blobs 400": {
     description: "A query parameter is not valid",
-    message: "limit must be a whole number of at least 1",
+    message: "limit must be a whole number from 1 to 10000",
   },
   "get /metrics 503": { description: "The server is shutting down", message: "the server is shutting down" },
   "post /admin/compact 500": {
