@@ -7,6 +7,7 @@ import { describeError } from "./logger.ts";
 import { ServerMetrics } from "./metrics/server-metrics.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { blobRoutes } from "./routes/blobs.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { guardRequest, loopbackPolicy, type SecurityPolicy } from "./security/guard.ts";
@@ -77,5 +78,6 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     .use(blobRoutes(storage, { maxBodyBytes, metrics }))
     .use(healthRoutes(storage, uptimeSeconds))
     .use(metricsRoutes(storage, metrics, uptimeSeconds))
-    .use(adminRoutes(storage));
+    .use(adminRoutes(storage))
+    .use(dashboardRoutes());
 }
