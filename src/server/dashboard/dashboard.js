@@ -266,6 +266,7 @@ let imageUrl = null;
 async function showPreview(key, size, contentType) {
   const mode = document.querySelector('input[name="preview"]:checked').value;
   const preview = $("value-preview");
+  preview.dataset.mode = mode;
   const image = $("value-image");
   if (imageUrl !== null) URL.revokeObjectURL(imageUrl);
   imageUrl = null;
