@@ -63,6 +63,17 @@ export interface KVStoreStats {
   diskFull: boolean;
 }
 
+/** One segment file's figures: what compaction would keep (live) and reclaim (the rest). */
+export interface SegmentStats {
+  id: number;
+  /** Bytes of the file. */
+  bytes: number;
+  /** Bytes of the records the index points to. */
+  liveBytes: number;
+  /** The segment being appended to. */
+  active: boolean;
+}
+
 /**
  * A value in its segment file, with that file open for this reader alone, for streaming large
  * values without holding them in memory. The open file is the reader's lease: a compaction may
@@ -377,6 +388,19 @@ export class KVStore {
       storageFailure: this.failure.error?.message ?? null,
       diskFull: this.space.isFull,
     };
+  }
+
+  /** Figures of every segment, oldest first. */
+  segmentStats(): SegmentStats[] {
+    this.assertOpen();
+    return [...this.segments.values()]
+      .sort((a, b) => a.id - b.id)
+      .map((segment) => ({
+        id: segment.id,
+        bytes: segment.size,
+        liveBytes: this.keydir.liveBytesOf(segment.id),
+        active: segment === this.active,
+      }));
   }
 
   /**

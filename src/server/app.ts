@@ -10,6 +10,7 @@ import { describeError } from "./logger.ts";
 import { ServerMetrics } from "./metrics/server-metrics.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { blobHeadAnswer, blobRoutes } from "./routes/blobs.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { guardRequest, loopbackPolicy, type SecurityPolicy } from "./security/guard.ts";
@@ -89,7 +90,8 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     .use(blobRoutes(storage, { maxBodyBytes, metrics }))
     .use(healthRoutes(storage, uptimeSeconds))
     .use(metricsRoutes(storage, metrics, uptimeSeconds))
-    .use(adminRoutes(storage));
+    .use(adminRoutes(storage))
+    .use(dashboardRoutes());
   // Hooks on requests run before routing, wherever they are added, in the order they are added:
   // this one answers HEAD of a blob itself, so access checks must be request hooks added before it.
   return app.onRequest(({ request }) => {

@@ -192,3 +192,59 @@ export function documented(schema: TSchema): OpenAPIV3.SchemaObject {
 }
 
 export const errorContent = { "application/json": { schema: documented(ErrorBody) } };
+
+const count = (description: string, example: number) =>
+  Type.Integer({ description, minimum: 0, examples: [example] });
+
+export const StoreStats = t.Object(
+  {
+    numKeys: count("Keys in the store.", 1000),
+    numSegments: count("Segment files, the active one included.", 3),
+    totalBytes: count("Bytes of all segment files.", 201326592),
+    liveBytes: count("Bytes of the records the index points to.", 150994944),
+    deadBytes: count("Bytes that compaction could reclaim.", 50331648),
+    activeSegmentId: count("Id of the segment being appended to.", 12),
+    oldestSegmentId: count("Id of the oldest segment.", 10),
+    corruptRecords: count("Damaged records found when the store was opened.", 0),
+    truncatedBytes: count("Bytes cut off torn segment tails on open.", 0),
+    snapshotOnOpen: t.Union([t.Literal("loaded"), t.Literal("absent"), t.Literal("ignored")], {
+      description: "How open rebuilt the index: from index.snapshot, or by replay.",
+    }),
+    replayedBytesOnOpen: count("Bytes of segment files that open replayed.", 4096),
+    snapshotsSaved: count("Index snapshots saved since the store opened.", 2),
+    sets: count("Values written since the store opened.", 5000),
+    deletes: count("Keys deleted since the store opened.", 20),
+    groupCommits: count("Batches of writes flushed together.", 4000),
+    fsyncs: count("fsync calls made by the engine.", 4000),
+    compacting: t.Boolean({ description: "A compaction is running." }),
+    compactions: count("Compactions finished.", 1),
+    bytesReclaimed: Type.Integer({ description: "Bytes that compactions freed.", examples: [1048576] }),
+    lastCompactionMs: t.Number({ minimum: 0, examples: [182.4] }),
+    lastCompactionLiveRecords: count("Live records the last compaction kept.", 1000),
+    compactionFailures: count("Compactions that failed (their inputs stayed in use).", 0),
+    storageFailure: t.Union([t.String(), t.Null()], {
+      description: "Why a disk failure stopped the store's writes, or null while healthy.",
+    }),
+    diskFull: t.Boolean({ description: "New values are refused because the disk is full." }),
+  },
+  { description: "The engine's figures (KVStore.stats())" },
+);
+
+export const SegmentFigures = t.Object(
+  {
+    id: count("Segment id (its file is NNNNNN.seg).", 12),
+    bytes: count("Bytes of the file.", 67108864),
+    liveBytes: count("Bytes of the records the index points to; the rest is dead.", 50331648),
+    active: t.Boolean({ description: "The segment being appended to." }),
+  },
+  { description: "One segment file" },
+);
+
+export const AdminStats = t.Object(
+  {
+    volume_id: t.String({ examples: ["vol-1"] }),
+    stats: StoreStats,
+    segments: t.Array(SegmentFigures, { description: "Every segment, oldest first." }),
+  },
+  { description: "Store figures and every segment's live and dead bytes" },
+);

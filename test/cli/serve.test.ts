@@ -52,6 +52,29 @@ describe("kvstore serve", () => {
     expect((await kvstore(["--data-dir", dirs.dataDir, "get", "served"])).stdout).toBe("over http");
   });
 
+  it("serves the dashboard and its assets, embedded in the binary, and the stats it reads", async () => {
+    const server = await startServe();
+    const dashboardSources = join(projectRoot, "src/server/dashboard");
+    try {
+      for (const [path, file, type] of [
+        ["/dashboard", "dashboard.html", "text/html"],
+        ["/dashboard/dashboard.js", "dashboard.js", "text/javascript"],
+        ["/dashboard/dashboard.css", "dashboard.css", "text/css"],
+      ] as const) {
+        const response = await fetch(`${server.origin}${path}`);
+        expect(response.status).toBe(200);
+        expect(response.headers.get("content-type")).toContain(type);
+        expect(await response.text()).toBe(readFileSync(join(dashboardSources, file), "utf8"));
+      }
+      const stats = await fetch(`${server.origin}/admin/stats`);
+      expect(stats.status).toBe(200);
+      expect(await stats.json()).toMatchObject({ segments: [{ id: 1, active: true }] });
+    } finally {
+      server.child.kill("SIGTERM");
+      await server.child.exited;
+    }
+  });
+
   it("shuts down cleanly on SIGTERM and SIGINT, releasing the data directory", async () => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const server = await startServe();

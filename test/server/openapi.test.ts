@@ -43,6 +43,7 @@ const documentedOperations = [
   "post /admin/compact",
   "post /admin/snapshot",
   "post /admin/backup",
+  "get /admin/stats",
 ].sort();
 
 async function openApiDocument(): Promise<Document> {

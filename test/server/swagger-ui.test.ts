@@ -1,32 +1,25 @@
 // Swagger UI in a real headless Chromium with every non-loopback request blocked: the page must
-// render and work from what kvstore itself serves. Needs Debian's chromium package
-// (test/install-tools.sh).
+// render and work from what kvstore itself serves.
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { defaultServerConfig } from "../../src/config.ts";
 import { type ServerHandle, startServer } from "../../src/server/serve.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+import { launchOfflineBrowser, offlinePage } from "./offline-browser.ts";
 
 let dataDir: string;
 let server: ServerHandle;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run test/install-tools.sh`);
   dataDir = mkdtempSync(join(tmpdir(), "kvstore-swagger-"));
   server = await startServer(
     { ...defaultServerConfig, host: "127.0.0.1", port: 0, dataDir, logLevel: "error" },
     { handleSignals: false },
   );
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  browser = await launchOfflineBrowser();
 });
 
 afterAll(async () => {
@@ -35,28 +28,9 @@ afterAll(async () => {
   if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** A page that may only reach loopback addresses; `blocked` lists whatever else it tried. */
-async function offlinePage(): Promise<{ page: Page; blocked: string[]; failed: string[] }> {
-  const context = await browser.newContext();
-  const blocked: string[] = [];
-  const failed: string[] = [];
-  await context.route("**/*", (route) => {
-    const url = new URL(route.request().url());
-    if (url.protocol.startsWith("http") && LOOPBACK_HOSTS.has(url.hostname)) return route.continue();
-    if (url.protocol === "data:" || url.protocol === "blob:") return route.continue();
-    blocked.push(url.href);
-    return route.abort("blockedbyclient");
-  });
-  const page = await context.newPage();
-  page.on("response", (response) => {
-    if (response.status() >= 400 && !response.url().endsWith("/favicon.ico")) failed.push(response.url());
-  });
-  return { page, blocked, failed };
-}
-
 describe("Swagger UI at /swagger", () => {
   it("renders every route from kvstore's own assets, with no other host contacted", async () => {
-    const { page, blocked, failed } = await offlinePage();
+    const { page, blocked, failed } = await offlinePage(browser);
     await page.goto(`${server.url.origin}/swagger`);
     await page.locator(".opblock").first().waitFor();
     const summaries = await page.locator(".opblock-summary-path").allTextContents();
@@ -82,7 +56,7 @@ describe("Swagger UI at /swagger", () => {
       { handleSignals: false },
     );
     try {
-      const { page, blocked } = await offlinePage();
+      const { page, blocked } = await offlinePage(browser);
       await page.goto(`${guarded.url.origin}/swagger`);
       await page.locator(".btn.authorize").first().click();
       await page.locator(".modal-ux input").first().fill("swagger-token");
@@ -107,7 +81,7 @@ describe("Swagger UI at /swagger", () => {
   }, 60_000);
 
   it("offers a file to upload as a blob's body", async () => {
-    const { page } = await offlinePage();
+    const { page } = await offlinePage(browser);
     await page.goto(`${server.url.origin}/swagger`);
     const operation = page.locator(".opblock-put", {
       has: page.locator('.opblock-summary-path[data-path="/blobs/{key}"]'),
@@ -119,7 +93,7 @@ describe("Swagger UI at /swagger", () => {
   }, 60_000);
 
   it('runs "Try it out" on GET /health and shows the 200', async () => {
-    const { page, blocked } = await offlinePage();
+    const { page, blocked } = await offlinePage(browser);
     await page.goto(`${server.url.origin}/swagger`);
     const operation = page.locator(".opblock-get", {
       has: page.locator('.opblock-summary-path[data-path="/health"]'),

@@ -8,3 +8,11 @@ declare module "swagger-ui-dist/swagger-ui.css" {
   const path: string;
   export default path;
 }
+declare module "*/dashboard.css" {
+  const path: string;
+  export default path;
+}
+declare module "*/dashboard.js" {
+  const path: string;
+  export default path;
+}

@@ -4,7 +4,14 @@ import { errorCode } from "../../engine/file-system.ts";
 import { DiskFullError, StorageFailedError } from "../../index.ts";
 import type { BlobStorage } from "../../volume/blob-storage.ts";
 import { HttpError } from "../http/http-error.ts";
-import { BackupReport, BackupRequest, CompactionReport, ErrorBody, SnapshotReport } from "../schemas.ts";
+import {
+  AdminStats,
+  BackupReport,
+  BackupRequest,
+  CompactionReport,
+  ErrorBody,
+  SnapshotReport,
+} from "../schemas.ts";
 
 export function adminRoutes(storage: BlobStorage) {
   const compact = async (): Promise<Static<typeof CompactionReport>> => {
@@ -47,7 +54,24 @@ export function adminRoutes(storage: BlobStorage) {
     return { path, keys, segments, bytes, duration_ms: durationMs };
   };
 
+  const adminStats = (): Static<typeof AdminStats> => ({
+    volume_id: storage.volumeId,
+    stats: storage.stats(),
+    segments: storage.store.segmentStats(),
+  });
+
   return new Elysia({ name: "kvstore/admin" })
+    .get("/admin/stats", adminStats, {
+      response: { 200: AdminStats },
+      detail: {
+        tags: ["operations"],
+        summary: "Store and segment figures",
+        description:
+          "Everything the engine counts (KVStore.stats()) and, for every segment file, its size and " +
+          "the bytes of it the index still points to (the rest is dead: compaction reclaims it). Needs " +
+          "the admin role. The dashboard at /dashboard reads it.",
+      },
+    })
     .post("/admin/compact", compact, {
       response: { 200: CompactionReport, 500: ErrorBody, 503: ErrorBody, 507: ErrorBody },
       detail: {

@@ -8,12 +8,14 @@ export type Requirement = Role | "open";
 /**
  * What a route needs: /health (and `GET /`, the original API's health route) and the API documentation are open (the document describes the
  * routes, which are public in the source, and holds no data; Swagger UI must load before its
- * "Authorize" button can take a token); /metrics needs read unless made public; reading blobs
+ * "Authorize" button can take a token), and so are the dashboard's page and assets (for the same
+ * reason: its data comes from /admin and /metrics with the token it asks for); /metrics needs read unless made public; reading blobs
  * needs read, changing them write; /admin and anything unknown need admin.
  */
 export function requirementOf(method: string, path: string, metricsPublic: boolean): Requirement {
   if (path === "/health" || (path === "/" && (method === "GET" || method === "HEAD"))) return "open";
   if (path === "/swagger" || path.startsWith("/swagger/")) return "open";
+  if (path === "/dashboard" || path.startsWith("/dashboard/")) return "open";
   if (path === "/metrics") return metricsPublic ? "open" : "read";
   if (path === "/blobs" || path.startsWith("/blobs/")) {
     return method === "GET" || method === "HEAD" ? "read" : "write";
