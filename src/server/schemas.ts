@@ -30,7 +30,9 @@ export const BlobMeta = t.Object(
   {
     key: t.String({ examples: ["user:123"] }),
     etag: t.String({
-      description: "CRC-32 of the blob as 8 lowercase hex digits; the GET ETag, quoted.",
+      description:
+        "CRC-32 of the blob as 8 lowercase hex digits, as in the original API. The `ETag` header is the " +
+        "strong entity tag (a 64-bit hash); use it for If-None-Match.",
       pattern: "^[0-9a-f]{8}$",
       examples: ["ec4ac3d0"],
     }),

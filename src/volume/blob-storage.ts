@@ -1,8 +1,9 @@
 import type { BackupReport, KVStore, KVStoreStats, ListOptions, OpenValue } from "../index.ts";
+import { crcEtagOf } from "./crc-etag.ts";
 import { etagOf } from "./etag.ts";
 import { checkStoredValue } from "./stored-value-check.ts";
 
-/** What a PUT answers: the JSON shape of the original mini-kvstore API. */
+/** What a PUT answers: the JSON shape of the original mini-kvstore API (`etag`: its CRC-32). */
 export interface BlobMeta {
   key: string;
   etag: string;
@@ -60,12 +61,17 @@ export class BlobStorage {
     this.store.checkKey(key);
   }
 
-  /** Stores `bytes` under `key`; resolves once the engine reports it durable. */
-  async put(key: string, bytes: Uint8Array): Promise<BlobMeta> {
+  /**
+   * Stores `bytes` under `key`; resolves once the engine reports it durable, with the JSON answer
+   * and the entity tag. The write is applied (readable) before this returns its promise, so a
+   * precondition checked just before, in the same tick, holds for it.
+   */
+  put(key: string, bytes: Uint8Array): Promise<{ meta: BlobMeta; etag: string }> {
     const etag = etagOf(bytes);
     this.largeEtags.delete(key);
-    await this.store.set(key, bytes);
-    return { key, etag, size: bytes.length, volume_id: this.volumeId };
+    const durable = this.store.set(key, bytes);
+    const meta = { key, etag: crcEtagOf(bytes), size: bytes.length, volume_id: this.volumeId };
+    return durable.then(() => ({ meta, etag }));
   }
 
   /**
@@ -112,7 +118,8 @@ export class BlobStorage {
     }
   }
 
-  async delete(key: string): Promise<boolean> {
+  /** Removes `key`; applied before this returns its promise, like `put`. */
+  delete(key: string): Promise<boolean> {
     this.largeEtags.delete(key);
     return this.store.delete(key);
   }

@@ -1,9 +1,35 @@
-/** A blob's entity tag: the CRC-32 (IEEE) of its bytes as 8 lowercase hex digits, as in the original API. */
-export function etagOf(bytes: Uint8Array): string {
-  return etagOfCrc(Bun.hash.crc32(bytes));
+/**
+ * A blob's entity tag, sent as its strong `ETag`: a 64-bit xxHash of its bytes as 16 lowercase
+ * hex digits. A CRC-32 (the JSON `etag`, see crc-etag.ts) is too short: values with the same CRC
+ * are easy to make, and a client holding one would be told it holds the other.
+ *
+ * xxHash64 cannot be resumed mid-value, so a value is hashed in blocks of ETAG_BLOCK_BYTES, each
+ * seeded with the hash so far: the same tag whether the value is hashed whole (small values, a
+ * PUT's body) or a block at a time as it is read from disk (large values, stored-value-check.ts).
+ */
+export const ETAG_BLOCK_BYTES = 1024 * 1024;
+
+/** Builds an entity tag from a value's blocks, in order; every block but the last is ETAG_BLOCK_BYTES long. */
+export class EtagHasher {
+  private hash = 0n;
+
+  add(block: Uint8Array): void {
+    this.hash = Bun.hash.xxHash64(block, this.hash);
+  }
+
+  get etag(): string {
+    return this.hash.toString(16).padStart(16, "0");
+  }
 }
 
-/** The entity tag of bytes whose CRC-32 is `crc` (computed a chunk at a time for a large blob). */
-export function etagOfCrc(crc: number): string {
-  return crc.toString(16).padStart(8, "0");
+/** The entity tag of `bytes`. */
+export function etagOf(bytes: Uint8Array): string {
+  const hasher = new EtagHasher();
+  // An empty value is one empty block, so that its tag is a hash too.
+  let start = 0;
+  do {
+    hasher.add(bytes.subarray(start, start + ETAG_BLOCK_BYTES));
+    start += ETAG_BLOCK_BYTES;
+  } while (start < bytes.length);
+  return hasher.etag;
 }

@@ -1,8 +1,6 @@
 import { readSync } from "node:fs";
 import { CorruptionError, type OpenValue, RecordCrc } from "../index.ts";
-import { etagOfCrc } from "./etag.ts";
-
-const CHUNK_BYTES = 1024 * 1024;
+import { ETAG_BLOCK_BYTES, EtagHasher } from "./etag.ts";
 
 // A value's record where an OpenValue places it in its segment file (src/engine/record.ts):
 //
@@ -11,7 +9,8 @@ const CHUNK_BYTES = 1024 * 1024;
 //   <------------ the record's crc32 covers --------->
 //   <--- the etag covers --->
 //
-// One pass, a megabyte at a time, feeds both: the value is read once and never whole in memory.
+// One pass, an etag block (a megabyte) at a time, feeds both: the value is read once and never
+// whole in memory.
 
 /**
  * Reads the record of a value from its segment file, checks the record's CRC and returns the
@@ -29,16 +28,16 @@ export function checkStoredValue({ fd, path, recordOffset, offset, length }: Ope
   };
   const record = new RecordCrc();
   record.add(readExactly(new Uint8Array(offset - recordOffset), recordOffset));
-  const chunk = new Uint8Array(Math.min(CHUNK_BYTES, length));
-  let valueCrc = 0;
+  const chunk = new Uint8Array(Math.min(ETAG_BLOCK_BYTES, length));
+  const etag = new EtagHasher();
   for (let done = 0; done < length; ) {
     const piece = readExactly(chunk.subarray(0, Math.min(chunk.length, length - done)), offset + done);
     record.add(piece);
-    valueCrc = Bun.hash.crc32(piece, valueCrc);
+    etag.add(piece);
     done += piece.length;
   }
   if (!record.matches(readExactly(new Uint8Array(RecordCrc.STORED_BYTES), offset + length))) {
     throw new CorruptionError(path, recordOffset, "bad-crc");
   }
-  return etagOfCrc(valueCrc);
+  return etag.etag;
 }

@@ -3,6 +3,8 @@
 import { describe, expect, it } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { crcEtagOf } from "../../src/volume/crc-etag.ts";
+import { etagOf } from "../../src/volume/etag.ts";
 import { readUntilListening } from "../fixtures/listening-log.ts";
 import { seededValue } from "../fixtures/values.ts";
 import { scratchDir } from "./app-fixture.ts";
@@ -36,10 +38,6 @@ async function stopServer(server: RunningServer): Promise<number> {
   return server.child.exited;
 }
 
-function etagOf(bytes: Uint8Array): string {
-  return Bun.hash.crc32(bytes).toString(16).padStart(8, "0");
-}
-
 async function receivedBytes(response: Response): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
 }
@@ -67,7 +65,7 @@ describe("the server process", () => {
             await expectStatus(put, 201, `PUT ${key}`);
             expect(await put.json()).toEqual({
               key,
-              etag: etagOf(value),
+              etag: crcEtagOf(value),
               size: value.length,
               volume_id: "vol-process",
             });

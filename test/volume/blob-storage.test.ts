@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { KVStore, silentLogger } from "../../src/index.ts";
 import { BlobStorage } from "../../src/volume/blob-storage.ts";
-import { etagOf } from "../../src/volume/etag.ts";
+import { crcEtagOf } from "../../src/volume/crc-etag.ts";
+import { ETAG_BLOCK_BYTES, EtagHasher, etagOf } from "../../src/volume/etag.ts";
 import { scratchDir } from "../server/app-fixture.ts";
 
 const opened: KVStore[] = [];
@@ -20,23 +21,38 @@ function filled(length: number, byte: number): Uint8Array {
   return new Uint8Array(length).fill(byte);
 }
 
-describe("etagOf", () => {
+describe("crcEtagOf", () => {
   it("is the CRC-32 of the bytes as 8 lowercase hex digits", () => {
-    expect(etagOf(new TextEncoder().encode("Hello, World!"))).toBe("ec4ac3d0");
-    expect(etagOf(new TextEncoder().encode("123456789"))).toBe("cbf43926");
-    expect(etagOf(new Uint8Array(0))).toBe("00000000");
+    expect(crcEtagOf(new TextEncoder().encode("Hello, World!"))).toBe("ec4ac3d0");
+    expect(crcEtagOf(new TextEncoder().encode("123456789"))).toBe("cbf43926");
+    expect(crcEtagOf(new Uint8Array(0))).toBe("00000000");
+  });
+});
+
+describe("etagOf", () => {
+  it("is 16 lowercase hex digits, for an empty value too", () => {
+    expect(etagOf(new TextEncoder().encode("Hello, World!"))).toMatch(/^[0-9a-f]{16}$/);
+    expect(etagOf(new Uint8Array(0))).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it("is the same whether the value is hashed whole or a block at a time", () => {
+    const bytes = new Uint8Array(2 * ETAG_BLOCK_BYTES + 3).map((_, i) => (i * 7) % 251);
+    const hasher = new EtagHasher();
+    for (let start = 0; start < bytes.length; start += ETAG_BLOCK_BYTES) {
+      hasher.add(bytes.subarray(start, start + ETAG_BLOCK_BYTES));
+    }
+    expect(hasher.etag).toBe(etagOf(bytes));
+    expect(etagOf(bytes.subarray(1))).not.toBe(etagOf(bytes));
   });
 });
 
 describe("BlobStorage", () => {
-  it("put stores the bytes and answers key, etag, size and volume_id", async () => {
+  it("put stores the bytes and answers the JSON meta and the entity tag", async () => {
     const storage = await openStorage();
     const bytes = filled(10, 7);
     expect(await storage.put("a/b:c", bytes)).toEqual({
-      key: "a/b:c",
+      meta: { key: "a/b:c", etag: crcEtagOf(bytes), size: 10, volume_id: "vol-unit" },
       etag: etagOf(bytes),
-      size: 10,
-      volume_id: "vol-unit",
     });
     expect(storage.store.get("a/b:c")).toEqual(bytes);
   });

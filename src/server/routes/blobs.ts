@@ -29,7 +29,10 @@ export interface BlobRouteOptions {
 }
 
 const blobHeaders = {
-  ETag: { description: "The blob's CRC-32, quoted", schema: { type: "string", examples: ['"ec4ac3d0"'] } },
+  ETag: {
+    description: "A strong entity tag: a 64-bit hash of the blob as 16 hex digits, quoted",
+    schema: { type: "string", examples: ['"c49aacf8080fe47f"'] },
+  },
   "Content-Length": { schema: { type: "integer" } },
 } as const;
 
@@ -51,11 +54,11 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
     refuseAnnouncedTrailers(request);
     const body = await readRequestBody(request, maxBodyBytes);
     await whileConnectionOpen(request);
-    const meta = await storage.put(key, body);
+    const { meta, etag } = await storage.put(key, body);
     metrics.blobBytesReceived.inc({}, body.length);
     return new Response(JSON.stringify(meta), {
       status: 201,
-      headers: { "content-type": "application/json", etag: `"${meta.etag}"` },
+      headers: { "content-type": "application/json", etag: `"${etag}"` },
     });
   };
 
@@ -90,7 +93,8 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
     description:
       "Stores the raw request body under the key, replacing any previous blob. Answers once the " +
       "write is durable. Any Content-Type is accepted; the body is stored as is. 507 when the disk is " +
-      "full (nothing stored; delete blobs and compact), 503 once a disk failure stopped the store's writes.",
+      "full (nothing stored; delete blobs and compact), 503 once a disk failure stopped the store's writes. " +
+      "The `ETag` header is the strong entity tag; the JSON `etag` is the CRC-32 of the original API.",
     requestBody: { required: true, content: binaryContent },
   });
   const storeHooks = (method: string) => ({
