@@ -32,7 +32,7 @@ export const BlobMeta = t.Object(
     etag: t.String({
       description:
         "CRC-32 of the blob as 8 lowercase hex digits, as in the original API. The `ETag` header is the " +
-        "strong entity tag (a 64-bit hash); use it for If-None-Match.",
+        "strong entity tag (a 64-bit hash); use it for If-Match and If-None-Match.",
       pattern: "^[0-9a-f]{8}$",
       examples: ["ec4ac3d0"],
     }),

@@ -180,6 +180,7 @@ describe("the OpenAPI document at /swagger/json", () => {
       headers: { authorization: "Bearer writer" },
       body: "13 bytes long",
     });
+    const staleWrite = { headers: { authorization: "Bearer writer", "if-match": '"0000000000000000"' } };
     const answers: [string, string, string, RequestInit, number][] = [
       [
         "GET",
@@ -192,6 +193,8 @@ describe("the OpenAPI document at /swagger/json", () => {
       ["GET", "/blobs/k", "/blobs/{key}", {}, 401],
       ["GET", "/blobs/nothing-here", "/blobs/{key}", reader, 404],
       ["GET", "/blobs?limit=0", "/blobs", reader, 400],
+      ["PUT", "/blobs/thirteen", "/blobs/{key}", { ...staleWrite, body: "x" }, 412],
+      ["DELETE", "/blobs/thirteen", "/blobs/{key}", staleWrite, 412],
       [
         "GET",
         "/blobs/k",

@@ -18,6 +18,10 @@ const storageFailed = storageFailedMessage(
 const byStatus: Record<string, ErrorExample> = {
   400: { description: "The key is not valid", message: "key is not valid percent-encoded UTF-8" },
   404: { description: "No blob under this key", message: "Blob not found" },
+  412: {
+    description: "If-Match or If-None-Match does not hold; nothing was changed",
+    message: 'precondition failed: If-Match does not hold (the blob\'s ETag is "59cff96333ddcdd1")',
+  },
   413: {
     description: "The body is larger than MAX_BODY_MB; nothing was stored",
     message: "request body is larger than the limit of 104857600 bytes (MAX_BODY_MB)",

@@ -4,11 +4,13 @@ import { streamValue } from "../../volume/value-stream.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
 import { blobNotFound } from "../http/http-error.ts";
 import { ifNoneMatchHits } from "../http/if-none-match.ts";
+import { ifRangeHolds } from "../http/if-range.ts";
 import { NEXT_AFTER_HEADER, pageOfKeys } from "../http/key-page.ts";
 import { whileConnectionOpen } from "../http/open-connection.ts";
 import { parseRange } from "../http/range.ts";
 import { readRequestBody } from "../http/request-body.ts";
 import { refuseAnnouncedTrailers } from "../http/trailers.ts";
+import { checkWritePreconditions } from "../http/write-preconditions.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
 import {
   BlobKeyParams,
@@ -36,6 +38,23 @@ const blobHeaders = {
   "Content-Length": { schema: { type: "integer" } },
 } as const;
 
+const writeConditions = [
+  {
+    name: "If-Match",
+    in: "header",
+    required: false,
+    description: "Write only if the blob's ETag is one of these (strong comparison), or `*`: exists.",
+    schema: { type: "string", examples: ['"c49aacf8080fe47f"'] },
+  },
+  {
+    name: "If-None-Match",
+    in: "header",
+    required: false,
+    description: "Write only if the blob's ETag is none of these; `*`: only if no blob exists.",
+    schema: { type: "string", examples: ["*"] },
+  },
+] as const;
+
 const listHeaders = {
   "X-Next-After": {
     description: "Present when more keys follow: the page's last key, percent-encoded.",
@@ -54,6 +73,10 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
     refuseAnnouncedTrailers(request);
     const body = await readRequestBody(request, maxBodyBytes);
     await whileConnectionOpen(request);
+    // No await from the check to the write: no other write can come in between.
+    if (hasWritePreconditions(request)) {
+      checkWritePreconditions(request.headers, storage.summary(key)?.etag ?? null);
+    }
     const { meta, etag } = await storage.put(key, body);
     metrics.blobBytesReceived.inc({}, body.length);
     return new Response(JSON.stringify(meta), {
@@ -75,6 +98,12 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
   const deleteBlob = async ({ request }: { request: Request }) => {
     const key = blobKeyFromUrl(request.url);
     await whileConnectionOpen(request);
+    if (hasWritePreconditions(request)) {
+      // A missing blob is 404 whatever the preconditions say (RFC 9110, section 13.2.1).
+      const blob = storage.summary(key);
+      if (blob === null) throw blobNotFound();
+      checkWritePreconditions(request.headers, blob.etag);
+    }
     if (!(await storage.delete(key))) throw blobNotFound();
     return new Response(null, { status: 204 });
   };
@@ -94,13 +123,23 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
       "Stores the raw request body under the key, replacing any previous blob. Answers once the " +
       "write is durable. Any Content-Type is accepted; the body is stored as is. 507 when the disk is " +
       "full (nothing stored; delete blobs and compact), 503 once a disk failure stopped the store's writes. " +
-      "The `ETag` header is the strong entity tag; the JSON `etag` is the CRC-32 of the original API.",
+      "`If-Match` and `If-None-Match` (`*`: create only) are checked and the write applied atomically; " +
+      "412 when they do not hold. The `ETag` header is the strong entity tag; the JSON `etag` is the " +
+      "CRC-32 of the original API.",
+    parameters: [...writeConditions],
     requestBody: { required: true, content: binaryContent },
   });
   const storeHooks = (method: string) => ({
     parse: "none" as const,
     params: BlobKeyParams,
-    response: { 201: BlobMeta, 400: ErrorBody, 413: ErrorBody, 503: ErrorBody, 507: ErrorBody },
+    response: {
+      201: BlobMeta,
+      400: ErrorBody,
+      412: ErrorBody,
+      413: ErrorBody,
+      503: ErrorBody,
+      507: ErrorBody,
+    },
     detail: storeDetail(method),
   });
   const hidden = { detail: { hide: true } };
@@ -145,7 +184,8 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
           summary: "Read a blob",
           description:
             "The blob's bytes, as application/octet-stream. Supports `If-None-Match` (304) and a single " +
-            "`Range` (206, or 416 when it starts past the end). Large blobs are streamed from disk.",
+            "`Range` (206, or 416 when it starts past the end), applied only if `If-Range`, when given, " +
+            "is the current ETag (otherwise 200 with the whole blob). Large blobs are streamed from disk.",
           parameters: [
             {
               name: "Range",
@@ -154,6 +194,7 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
               schema: { type: "string", examples: ["bytes=0-99"] },
             },
             { name: "If-None-Match", in: "header", required: false, schema: { type: "string" } },
+            { name: "If-Range", in: "header", required: false, schema: { type: "string" } },
           ],
           responses: {
             200: { description: "The blob", headers: blobHeaders, content: binaryContent },
@@ -190,11 +231,15 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
         detail: {
           tags: ["blobs"],
           summary: "Delete a blob",
-          description: "Removes the blob; answers once the removal is durable.",
+          description:
+            "Removes the blob; answers once the removal is durable. `If-Match` and `If-None-Match` are " +
+            "checked and the removal applied atomically; 412 when they do not hold (404 if no blob).",
+          parameters: [...writeConditions],
           responses: {
             204: { description: "Deleted" },
             400: { description: "Bad key", content: errorContent },
             404: { description: "No blob under this key", content: errorContent },
+            412: { description: "If-Match or If-None-Match does not hold", content: errorContent },
           },
         },
       })
@@ -241,6 +286,11 @@ function contentHeaders(etag: string, streamed: boolean, length: number): Record
   return headers;
 }
 
+/** Whether a write is conditional: only then is the current blob's ETag needed (read, if large). */
+function hasWritePreconditions(request: Request): boolean {
+  return request.headers.has("if-match") || request.headers.has("if-none-match");
+}
+
 /** 304 when the client already holds this version of the blob. */
 function conditionalAnswer(request: Request, blob: BlobSummary): Response | null {
   if (!ifNoneMatchHits(request.headers.get("if-none-match"), blob.etag)) return null;
@@ -249,7 +299,8 @@ function conditionalAnswer(request: Request, blob: BlobSummary): Response | null
 
 /** The blob, or the single range of it that the request asks for. */
 function rangedAnswer(request: Request, blob: StoredBlob, metrics: ServerMetrics): Response {
-  const range = parseRange(request.headers.get("range"), blob.size);
+  const applicable = ifRangeHolds(request.headers.get("if-range"), blob.etag);
+  const range = parseRange(applicable ? request.headers.get("range") : null, blob.size);
   if (range.kind === "unsatisfiable") {
     blob.file?.close();
     return Response.json(
