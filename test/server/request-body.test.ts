@@ -47,7 +47,7 @@ describe("readRequestBody", () => {
     expect(given.budget.bytesInFlight).toBe(0);
   });
 
-  it("reads a chunked body into a buffer that grows, and gives its bytes back", async () => {
+  it("reads a chunked body into a buffer that grows in place, and gives its bytes back", async () => {
     const given = limits(1000, 1000);
     const body = await readRequestBody(chunkedRequest([bytes(300, 1), bytes(300, 2), bytes(1, 3)]), given);
     expect(body).toEqual(new Uint8Array([...bytes(300, 1), ...bytes(300, 2), 3]));

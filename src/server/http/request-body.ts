@@ -13,7 +13,7 @@ export interface BodyLimits {
 export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_BODY_IDLE_MS = 30_000;
 
-/** A chunked body's buffer starts at this size and doubles as the body grows (up to maxBytes). */
+/** A chunked body's buffer starts at this size and grows in place as the body arrives (up to maxBytes). */
 const FIRST_CHUNKED_CAPACITY = 64 * 1024;
 
 export const bodyIdle = (idleMs: number) =>
@@ -23,7 +23,7 @@ export const bodyIdle = (idleMs: number) =>
  * The raw request body, held once in memory. A declared Content-Length is checked against the
  * limit and taken from the upload budget before a byte is read, then read into one buffer of
  * that size; a chunked body is counted, and taken from the budget, as it streams in, in a buffer
- * that doubles. 413 past `maxBytes`, 503 past the budget, 408 when the body stalls. The budget
+ * that grows in place. 413 past `maxBytes`, 503 past the budget, 408 when the body stalls. The budget
  * gets its bytes back whatever happens: the caller holds the body from then on.
  */
 export async function readRequestBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
@@ -37,7 +37,10 @@ export async function readRequestBody(request: Request, limits: BodyLimits): Pro
       limits.budget.take(declaredBytes);
       taken = declaredBytes;
     }
-    const body = new GrowingBuffer(declaredBytes ?? Math.min(FIRST_CHUNKED_CAPACITY, limits.maxBytes));
+    const body = new GrowingBuffer(
+      declaredBytes ?? Math.min(FIRST_CHUNKED_CAPACITY, limits.maxBytes),
+      limits.maxBytes,
+    );
     if (request.body === null) return body.bytes();
     const reader = request.body.getReader();
     for (;;) {
@@ -54,7 +57,7 @@ export async function readRequestBody(request: Request, limits: BodyLimits): Pro
         limits.budget.take(value.length);
         taken += value.length;
       }
-      body.append(value, limits.maxBytes);
+      body.append(value);
     }
     return body.bytes();
   } finally {
@@ -82,28 +85,29 @@ async function readWithin<Result>(
   }
 }
 
-/** Bytes appended into one buffer, reallocated at twice the size (capped) when full. */
+/**
+ * Bytes appended into one resizable buffer that grows in place up to `maxBytes`: its address
+ * space is reserved at once, but only the pages written take memory, and growing copies nothing.
+ */
 class GrowingBuffer {
-  private buffer: Uint8Array;
+  private readonly memory: ArrayBuffer;
+  private readonly view: Uint8Array;
   length = 0;
 
-  constructor(capacity: number) {
-    this.buffer = new Uint8Array(capacity);
+  constructor(capacity: number, maxBytes: number) {
+    this.memory = new ArrayBuffer(capacity, { maxByteLength: Math.max(capacity, maxBytes) });
+    this.view = new Uint8Array(this.memory);
   }
 
-  append(bytes: Uint8Array, maxCapacity: number): void {
+  append(bytes: Uint8Array): void {
     const needed = this.length + bytes.length;
-    if (needed > this.buffer.length) {
-      const grown = new Uint8Array(Math.min(maxCapacity, Math.max(needed, this.buffer.length * 2)));
-      grown.set(this.buffer.subarray(0, this.length));
-      this.buffer = grown;
-    }
-    this.buffer.set(bytes, this.length);
+    if (needed > this.memory.byteLength) this.memory.resize(needed);
+    this.view.set(bytes, this.length);
     this.length = needed;
   }
 
   /** A view of the bytes received, without a copy. */
   bytes(): Uint8Array {
-    return this.buffer.subarray(0, this.length);
+    return new Uint8Array(this.memory, 0, this.length);
   }
 }
