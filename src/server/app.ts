@@ -93,6 +93,8 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
       if (answer.unexpected) logger.error(`${request.method} ${request.url} failed: ${describeError(error)}`);
       set.status = answer.status;
       if (error instanceof UploadBudgetExhausted) set.headers["retry-after"] = "1";
+      // The rest of a stalled body may still come: Bun closes the connection after this answer.
+      if (answer.status === 408) set.headers.connection = "close";
       record(request, route, answer.status);
       return { error: answer.message };
     })

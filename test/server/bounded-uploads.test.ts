@@ -67,14 +67,18 @@ describe("the upload budget", () => {
 });
 
 describe("an idle request body", () => {
-  it("is abandoned with a JSON 408 once no byte arrives for bodyIdleMs; nothing is stored", async () => {
+  it("is abandoned with a JSON 408 and its connection closed once no byte arrives for bodyIdleMs; nothing is stored", async () => {
     const { origin, store } = await startTestServer({
       bodyLimits: { uploadBudgetBytes: BUDGET, bodyIdleMs: 1000 },
     });
     const connection = await stalledUpload(origin, "slow", 600);
     const [answer] = await readResponses(connection, 1);
-    connection.close();
+    // The server closes the connection after its answer.
+    await expect(connection.waitUntil(() => false, "the connection to close")).rejects.toThrow(
+      "connection closed",
+    );
     expect(answer?.status).toBe(408);
+    expect(answer?.headers.connection).toBe("close");
     expect(JSON.parse(answer?.body ?? "{}").error).toContain("BODY_IDLE_SECONDS");
     expect(await store.has("slow")).toBe(false);
     // Its reservation was given back: the whole budget is free again.
