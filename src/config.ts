@@ -16,6 +16,10 @@ export interface ServerConfig {
   sync: SyncMode;
   /** Largest request body, and so the largest blob, in bytes. */
   maxBodyBytes: number;
+  /** Bytes all uploads in flight may hold in memory at once; undefined: 4 × maxBodyBytes. */
+  uploadBudgetBytes: number | undefined;
+  /** Seconds a request body may send nothing before it is abandoned with 408; at most 250 (Bun's idleTimeout). */
+  bodyIdleSeconds: number;
   /** Size at which the engine starts a new segment; undefined keeps the engine's default. */
   maxSegmentBytes: number | undefined;
   /** Sealed segments that trigger a compaction; undefined keeps the engine's default. */
@@ -47,6 +51,8 @@ export const defaultServerConfig: ServerConfig = {
   volumeId: "vol-1",
   sync: "always",
   maxBodyBytes: 100 * MiB,
+  uploadBudgetBytes: undefined,
+  bodyIdleSeconds: 30,
   maxSegmentBytes: undefined,
   compactionThreshold: undefined,
   reserveBytes: undefined,
@@ -149,6 +155,8 @@ const settings: Setting[] = [
   setting("volumeId", "VOLUME_ID", "--volume-id", nonEmpty),
   setting("sync", "SYNC", "--sync", oneOf(["always", "interval", "never"] as const)),
   setting("maxBodyBytes", "MAX_BODY_MB", "--max-body-mb", megabytes),
+  setting("uploadBudgetBytes", "UPLOAD_BUDGET_MB", "--upload-budget-mb", megabytes),
+  setting("bodyIdleSeconds", "BODY_IDLE_SECONDS", "--body-idle-seconds", integer(1, 250)),
   setting("maxSegmentBytes", "SEGMENT_MB", "--segment-mb", megabytes),
   setting("compactionThreshold", "COMPACTION_THRESHOLD", "--compaction-threshold", integer(1, 1_000_000)),
   setting("reserveBytes", "RESERVE_MB", "--reserve-mb", (raw) => (raw === "0" ? 0 : megabytes(raw))),
@@ -199,6 +207,11 @@ export function loadServerConfig(args: string[], env: Record<string, string | un
   }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new ConfigError("TLS needs both --tls-cert (TLS_CERT) and --tls-key (TLS_KEY), or neither");
+  }
+  if (config.uploadBudgetBytes !== undefined && config.uploadBudgetBytes < config.maxBodyBytes) {
+    throw new ConfigError(
+      "--upload-budget-mb (UPLOAD_BUDGET_MB) must be at least --max-body-mb (MAX_BODY_MB)",
+    );
   }
   return config;
 }

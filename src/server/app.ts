@@ -5,7 +5,9 @@ import { apiDocs } from "./docs/api-docs.ts";
 import { methodRefuser } from "./http/allowed-methods.ts";
 import { pathOf } from "./http/blob-key.ts";
 import { answerFor, clientClosedRequest } from "./http/http-error.ts";
+import { type BodyLimits, DEFAULT_BODY_IDLE_MS, DEFAULT_MAX_BODY_BYTES } from "./http/request-body.ts";
 import { refuseRewrittenTarget, withRoutableUrl } from "./http/request-target.ts";
+import { DEFAULT_UPLOADS_IN_BUDGET, UploadBudget, UploadBudgetExhausted } from "./http/upload-budget.ts";
 import { describeError } from "./logger.ts";
 import { ServerMetrics } from "./metrics/server-metrics.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -18,6 +20,10 @@ import { guardRequest, loopbackPolicy, type SecurityPolicy } from "./security/gu
 export interface AppOptions {
   /** Largest request body in bytes; larger ones get a JSON 413 and nothing is stored. Default 100 MiB. */
   maxBodyBytes?: number;
+  /** Bytes that all uploads in flight may hold at once; past it, 503. Default 4 × maxBodyBytes. */
+  uploadBudgetBytes?: number;
+  /** A request body from which no byte arrives for this long gets 408. Default 30 s. */
+  bodyIdleMs?: number;
   /** Default: silent. Unexpected errors are logged at error level. */
   logger?: Logger;
   /** Log one debug line per request. Default false. */
@@ -28,14 +34,17 @@ export interface AppOptions {
   security?: SecurityPolicy;
 }
 
-const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
-
 /**
  * The HTTP API of one volume, as an Elysia app: serve it with `startServer`, or call
  * `app.handle(new Request(...))` in tests.
  */
 export function createApp(storage: BlobStorage, options: AppOptions = {}) {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const bodyLimits: BodyLimits = {
+    maxBytes: maxBodyBytes,
+    budget: new UploadBudget(options.uploadBudgetBytes ?? DEFAULT_UPLOADS_IN_BUDGET * maxBodyBytes),
+    idleMs: options.bodyIdleMs ?? DEFAULT_BODY_IDLE_MS,
+  };
   const logger = options.logger ?? silentLogger;
   const logRequests = options.logRequests ?? false;
   const now = options.now ?? Date.now;
@@ -83,11 +92,14 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
       );
       if (answer.unexpected) logger.error(`${request.method} ${request.url} failed: ${describeError(error)}`);
       set.status = answer.status;
+      if (error instanceof UploadBudgetExhausted) set.headers["retry-after"] = "1";
+      // The rest of a stalled body may still come: Bun closes the connection after this answer.
+      if (answer.status === 408) set.headers.connection = "close";
       record(request, route, answer.status);
       return { error: answer.message };
     })
     .use(apiDocs())
-    .use(blobRoutes(storage, { maxBodyBytes, metrics }))
+    .use(blobRoutes(storage, { bodyLimits, metrics }))
     .use(healthRoutes(storage, uptimeSeconds))
     .use(metricsRoutes(storage, metrics, uptimeSeconds))
     .use(adminRoutes(storage))

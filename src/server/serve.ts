@@ -20,6 +20,9 @@ export interface StartOptions {
   handleSignals?: boolean;
 }
 
+/** Bun's idleTimeout is at most 255 s: BODY_IDLE_SECONDS is at most 250. */
+const BUN_IDLE_MARGIN_SECONDS = 5;
+
 /** How long in-flight requests get to finish on shutdown before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -44,6 +47,8 @@ export async function startServer(
   const storage = new BlobStorage(store, config.volumeId);
   const app = createApp(storage, {
     maxBodyBytes: config.maxBodyBytes,
+    uploadBudgetBytes: config.uploadBudgetBytes,
+    bodyIdleMs: config.bodyIdleSeconds * 1000,
     logger,
     logRequests: config.logLevel === "debug",
     security: security.policy,
@@ -55,6 +60,9 @@ export async function startServer(
       // The app answers oversized bodies itself with a JSON 413; Bun's own limit would answer
       // first, with an empty body, so it is set out of the way.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      // Bun's own idle timeout (10 s by default) would cut a stalled body without an answer:
+      // it is set past BODY_IDLE_SECONDS, so that the app answers 408 first.
+      idleTimeout: config.bodyIdleSeconds + BUN_IDLE_MARGIN_SECONDS,
       // Elysia's default would let a second server share the port and split the traffic.
       reusePort: false,
       development: false,

@@ -22,6 +22,8 @@ describe("loadServerConfig", () => {
       volumeId: "vol-1",
       sync: "always",
       maxBodyBytes: 100 * MiB,
+      uploadBudgetBytes: undefined,
+      bodyIdleSeconds: 30,
       maxSegmentBytes: undefined,
       compactionThreshold: undefined,
       reserveBytes: undefined,
@@ -46,6 +48,8 @@ describe("loadServerConfig", () => {
       VOLUME_ID: "vol-9",
       SYNC: "interval",
       MAX_BODY_MB: "2.5",
+      UPLOAD_BUDGET_MB: "10",
+      BODY_IDLE_SECONDS: "5",
       SEGMENT_MB: "16",
       COMPACTION_THRESHOLD: "4",
       RESERVE_MB: "2",
@@ -66,6 +70,8 @@ describe("loadServerConfig", () => {
       volumeId: "vol-9",
       sync: "interval",
       maxBodyBytes: 2.5 * MiB,
+      uploadBudgetBytes: 10 * MiB,
+      bodyIdleSeconds: 5,
       maxSegmentBytes: 16 * MiB,
       compactionThreshold: 4,
       reserveBytes: 2 * MiB,
@@ -125,6 +131,13 @@ describe("loadServerConfig", () => {
     const message = "TLS needs both --tls-cert (TLS_CERT) and --tls-key (TLS_KEY), or neither";
     expect(configError(["--tls-cert", "cert.pem"])).toBe(message);
     expect(configError([], { TLS_KEY: "key.pem" })).toBe(message);
+  });
+
+  it("needs an upload budget that holds at least one body of the largest size", () => {
+    expect(configError(["--max-body-mb", "10", "--upload-budget-mb", "5"])).toBe(
+      "--upload-budget-mb (UPLOAD_BUDGET_MB) must be at least --max-body-mb (MAX_BODY_MB)",
+    );
+    expect(loadServerConfig(["--body-idle-seconds", "1"], {}).bodyIdleSeconds).toBe(1);
   });
 
   it("ignores empty environment variables", () => {

@@ -1,5 +1,7 @@
 import { StorageFailedError } from "../../index.ts";
 import { storageFailedMessage } from "../http/http-error.ts";
+import { bodyIdle, DEFAULT_BODY_IDLE_MS, DEFAULT_MAX_BODY_BYTES } from "../http/request-body.ts";
+import { DEFAULT_UPLOADS_IN_BUDGET, UploadBudgetExhausted } from "../http/upload-budget.ts";
 
 /** How an error response is documented: what the status means here, and a body the server sends for it. */
 export interface ErrorExample {
@@ -18,6 +20,10 @@ const storageFailed = storageFailedMessage(
 const byStatus: Record<string, ErrorExample> = {
   400: { description: "The key is not valid", message: "key is not valid percent-encoded UTF-8" },
   404: { description: "No blob under this key", message: "Blob not found" },
+  408: {
+    description: "No byte of the body arrived for BODY_IDLE_SECONDS; nothing was stored",
+    message: bodyIdle(DEFAULT_BODY_IDLE_MS).message,
+  },
   412: {
     description: "If-Match or If-None-Match does not hold; nothing was changed",
     message: 'precondition failed: If-Match does not hold (the blob\'s ETag is "59cff96333ddcdd1")',
@@ -47,6 +53,8 @@ const byOperation: Record<string, ErrorExample> = {
     description: "A query parameter is not valid",
     message: "limit must be a whole number from 1 to 10000",
   },
+  "put /blobs/{key} 503": uploadsOrStorage(),
+  "post /blobs/{key} 503": uploadsOrStorage(),
   "get /metrics 503": { description: "The server is shutting down", message: "the server is shutting down" },
   "post /admin/compact 500": {
     description: "A disk operation failed; the old segments stay in use and the store stays writable",
@@ -73,6 +81,16 @@ const byOperation: Record<string, ErrorExample> = {
     message: "a file operation failed (ENOSPC); see the server log",
   },
 };
+
+/** A write's 503: the upload budget (example) or a stopped store. */
+function uploadsOrStorage(): ErrorExample {
+  return {
+    description:
+      "The uploads in flight would hold more than UPLOAD_BUDGET_MB (retry after the Retry-After " +
+      "header's seconds; nothing was stored), or a disk failure stopped the store's writes",
+    message: new UploadBudgetExhausted(DEFAULT_UPLOADS_IN_BUDGET * DEFAULT_MAX_BODY_BYTES).message,
+  };
+}
 
 /** The documented meaning and example body of an error status of an operation, if there is one. */
 export function errorExample(method: string, path: string, status: string): ErrorExample | undefined {

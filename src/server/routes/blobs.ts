@@ -8,7 +8,7 @@ import { ifRangeHolds } from "../http/if-range.ts";
 import { NEXT_AFTER_HEADER, pageOfKeys } from "../http/key-page.ts";
 import { whileConnectionOpen } from "../http/open-connection.ts";
 import { parseRange } from "../http/range.ts";
-import { readRequestBody } from "../http/request-body.ts";
+import { type BodyLimits, readRequestBody } from "../http/request-body.ts";
 import { refuseAnnouncedTrailers } from "../http/trailers.ts";
 import { checkWritePreconditions } from "../http/write-preconditions.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
@@ -26,7 +26,7 @@ import {
 } from "../schemas.ts";
 
 export interface BlobRouteOptions {
-  maxBodyBytes: number;
+  bodyLimits: BodyLimits;
   metrics: ServerMetrics;
 }
 
@@ -66,12 +66,12 @@ const listHeaders = {
  * Every blob route exists twice: `/blobs/:key` for keys without a literal `/` (documented), and
  * `/blobs/*` for keys with one (hidden, same handler). Both read the key from the raw URL.
  */
-export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: BlobRouteOptions) {
+export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRouteOptions) {
   const storeBlob = async ({ request }: { request: Request }) => {
     const key = blobKeyFromUrl(request.url);
     storage.checkKey(key);
     refuseAnnouncedTrailers(request);
-    const body = await readRequestBody(request, maxBodyBytes);
+    const body = await readRequestBody(request, bodyLimits);
     await whileConnectionOpen(request);
     // No await from the check to the write: no other write can come in between.
     if (hasWritePreconditions(request)) {
@@ -124,7 +124,8 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
       "write is durable. Any Content-Type is accepted; the body is stored as is. 507 when the disk is " +
       "full (nothing stored; delete blobs and compact), 503 once a disk failure stopped the store's writes. " +
       "`If-Match` and `If-None-Match` (`*`: create only) are checked and the write applied atomically; " +
-      "412 when they do not hold. The `ETag` header is the strong entity tag; the JSON `etag` is the " +
+      "412 when they do not hold. 503 with `Retry-After` when the uploads in flight would hold more than " +
+      "UPLOAD_BUDGET_MB; 408 when no byte of the body arrives for BODY_IDLE_SECONDS. The `ETag` header is the strong entity tag; the JSON `etag` is the " +
       "CRC-32 of the original API.",
     parameters: [...writeConditions],
     requestBody: { required: true, content: binaryContent },
@@ -135,6 +136,7 @@ export function blobRoutes(storage: BlobStorage, { maxBodyBytes, metrics }: Blob
     response: {
       201: BlobMeta,
       400: ErrorBody,
+      408: ErrorBody,
       412: ErrorBody,
       413: ErrorBody,
       503: ErrorBody,

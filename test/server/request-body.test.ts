@@ -1,0 +1,96 @@
+// readRequestBody on its own: every way a body ends gives its bytes back to the upload budget.
+import { describe, expect, it } from "bun:test";
+import { HttpError } from "../../src/server/http/http-error.ts";
+import { type BodyLimits, readRequestBody } from "../../src/server/http/request-body.ts";
+import { UploadBudget, UploadBudgetExhausted } from "../../src/server/http/upload-budget.ts";
+
+function limits(budgetBytes: number, maxBytes = 1000, idleMs = 60_000): BodyLimits {
+  return { maxBytes, budget: new UploadBudget(budgetBytes), idleMs };
+}
+
+/** A chunked request (no Content-Length) whose body is `chunks`, then `end` (close, error or stall). */
+function chunkedRequest(chunks: Uint8Array[], end: "close" | "error" | "stall" = "close"): Request {
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      if (end === "close") controller.close();
+      if (end === "error") controller.error(new Error("connection reset"));
+    },
+  });
+  return new Request("http://localhost/blobs/k", { method: "PUT", body });
+}
+
+async function refusal(promise: Promise<unknown>): Promise<HttpError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(HttpError);
+    return error as HttpError;
+  }
+  throw new Error("expected the body to be refused");
+}
+
+function declaredRequest(body: Uint8Array): Request {
+  const headers = { "content-length": String(body.length) };
+  return new Request("http://localhost/blobs/k", { method: "PUT", body, headers });
+}
+
+const bytes = (length: number, fill = 7) => new Uint8Array(length).fill(fill);
+
+describe("readRequestBody", () => {
+  it("reads a declared body into one buffer of its size", async () => {
+    const given = limits(100);
+    const request = declaredRequest(bytes(100));
+    const body = await readRequestBody(request, given);
+    expect(body).toEqual(bytes(100));
+    expect(body.buffer.byteLength).toBe(100);
+    expect(given.budget.bytesInFlight).toBe(0);
+  });
+
+  it("reads a chunked body into a buffer that grows in place, and gives its bytes back", async () => {
+    const given = limits(1000, 1000);
+    const body = await readRequestBody(chunkedRequest([bytes(300, 1), bytes(300, 2), bytes(1, 3)]), given);
+    expect(body).toEqual(new Uint8Array([...bytes(300, 1), ...bytes(300, 2), 3]));
+    expect(given.budget.bytesInFlight).toBe(0);
+  });
+
+  it("refuses a declared body past the budget before reading it (503)", async () => {
+    const given = limits(50);
+    const request = declaredRequest(bytes(100));
+    const error = await refusal(readRequestBody(request, given));
+    expect(error).toBeInstanceOf(UploadBudgetExhausted);
+    expect(error.status).toBe(503);
+    expect(request.bodyUsed).toBe(false);
+    expect(given.budget.bytesInFlight).toBe(0);
+  });
+
+  it("refuses a chunked body once it takes the uploads past the budget (503)", async () => {
+    const given = limits(500);
+    given.budget.take(300);
+    const error = await refusal(readRequestBody(chunkedRequest([bytes(150), bytes(150)]), given));
+    expect(error.status).toBe(503);
+    expect(given.budget.bytesInFlight).toBe(300);
+  });
+
+  it("gives the bytes back when a chunked body passes the size limit (413)", async () => {
+    const given = limits(10_000, 200);
+    const error = await refusal(readRequestBody(chunkedRequest([bytes(150), bytes(150)]), given));
+    expect(error.status).toBe(413);
+    expect(given.budget.bytesInFlight).toBe(0);
+  });
+
+  it("gives the bytes back when the body fails midway (a client gone)", async () => {
+    const given = limits(10_000);
+    await expect(readRequestBody(chunkedRequest([bytes(150)], "error"), given)).rejects.toThrow(
+      "connection reset",
+    );
+    expect(given.budget.bytesInFlight).toBe(0);
+  });
+
+  it("abandons a body from which nothing arrives for idleMs (408), and gives its bytes back", async () => {
+    const given = limits(10_000, 1000, 50);
+    const error = await refusal(readRequestBody(chunkedRequest([bytes(10)], "stall"), given));
+    expect(error.status).toBe(408);
+    expect(given.budget.bytesInFlight).toBe(0);
+  });
+});
