@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser } from "playwright-core";
+import type { Browser, Locator, Page } from "playwright-core";
 import { defaultServerConfig } from "../../src/config.ts";
 import { type ServerHandle, startServer } from "../../src/server/serve.ts";
 import { launchOfflineBrowser, offlinePage } from "./offline-browser.ts";
@@ -62,16 +62,8 @@ describe("Swagger UI at /swagger", () => {
       await page.locator(".modal-ux input").first().fill("swagger-token");
       await page.getByRole("button", { name: "Apply credentials" }).click();
       await page.locator(".modal-ux .btn-done").first().click();
-      const operation = page.locator(".opblock-get", {
-        has: page.locator('.opblock-summary-path[data-path="/metrics"]'),
-      });
-      await operation.locator(".opblock-summary").click();
-      await operation.getByRole("button", { name: "Try it out" }).click();
-      await operation.getByRole("button", { name: "Execute" }).click();
-      const status = operation.locator(".live-responses-table .response .response-col_status");
-      await status.first().waitFor();
       // /metrics needs the read role: without the token it would be a 401.
-      expect((await status.first().textContent())?.trim()).toBe("200");
+      expect((await tryItOut(page, "/metrics")).status).toBe("200");
       expect(blocked).toEqual([]);
       await page.context().close();
     } finally {
@@ -95,18 +87,27 @@ describe("Swagger UI at /swagger", () => {
   it('runs "Try it out" on GET /health and shows the 200', async () => {
     const { page, blocked } = await offlinePage(browser);
     await page.goto(`${server.url.origin}/swagger`);
-    const operation = page.locator(".opblock-get", {
-      has: page.locator('.opblock-summary-path[data-path="/health"]'),
-    });
-    await operation.locator(".opblock-summary").click();
-    await operation.getByRole("button", { name: "Try it out" }).click();
-    await operation.getByRole("button", { name: "Execute" }).click();
-    const status = operation.locator(".live-responses-table .response .response-col_status");
-    await status.first().waitFor();
-    expect((await status.first().textContent())?.trim()).toBe("200");
+    const { status, operation } = await tryItOut(page, "/health");
+    expect(status).toBe("200");
     const body = operation.locator(".live-responses-table .response-col_description .microlight").first();
     expect(await body.textContent()).toContain('"status": "healthy"');
     expect(blocked).toEqual([]);
     await page.context().close();
   }, 60_000);
 });
+
+/** Opens the GET operation of `path` in Swagger UI, runs "Try it out", and returns the status shown. */
+async function tryItOut(
+  page: Page,
+  path: string,
+): Promise<{ status: string | undefined; operation: Locator }> {
+  const operation = page.locator(".opblock-get", {
+    has: page.locator(`.opblock-summary-path[data-path="${path}"]`),
+  });
+  await operation.locator(".opblock-summary").click();
+  await operation.getByRole("button", { name: "Try it out" }).click();
+  await operation.getByRole("button", { name: "Execute" }).click();
+  const status = operation.locator(".live-responses-table .response .response-col_status");
+  await status.first().waitFor();
+  return { status: (await status.first().textContent())?.trim(), operation };
+}
