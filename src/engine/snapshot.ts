@@ -236,8 +236,11 @@ export async function writeSnapshotFile(
     fs.rename(temp, join(dir, SNAPSHOT_FILE));
   } catch (error) {
     // A failed snapshot costs nothing but the next open's replay time: the old one (if any)
-    // stays in place, and the temp file goes, not to take disk space from the data.
-    fs.remove(temp);
+    // stays in place, and the temp file goes, not to take disk space from the data. If even that
+    // fails, the first error is the one to report (the next open removes the temp file).
+    try {
+      fs.remove(temp);
+    } catch {}
     throw error;
   }
   fs.syncDirectory(dir);

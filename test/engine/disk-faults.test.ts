@@ -377,6 +377,18 @@ describe("full disk", () => {
     await store.close();
   });
 
+  it("a snapshot that finds the disk full is refused with DiskFullError, even when its temp file cannot be removed", async () => {
+    const { fs, store } = await openFaulty();
+    await store.set("a", "1");
+    fs.rule = (call) => {
+      if (!call.path.endsWith("index.snapshot.tmp")) return null;
+      return call.op === "write" ? "ENOSPC" : call.op === "remove" ? "EIO" : null;
+    };
+    await expect(store.saveSnapshot()).rejects.toBeInstanceOf(DiskFullError);
+    fs.rule = null;
+    await store.close();
+  });
+
   it("opens on a disk with no room for the space reserve", async () => {
     const dir = tempDir();
     const seed = await KVStore.open(dir, { ...baseOptions, reserveBytes: 0 });
