@@ -252,7 +252,8 @@ export class GroupCommitter {
     try {
       this.syncAll();
     } catch {
-      // syncAll latched the failed state and logged it; writes are refused from now on.
+      // syncAll latched the failed state and logged it (writes are refused from now on), or
+      // found no descriptor to open the directory with: the next sync tries again.
     }
   }
 }

@@ -1,3 +1,5 @@
+import { pathOf } from "../http/blob-key.ts";
+
 /**
  * The paths a request may be routed by. Elysia finds the path with `url.indexOf("/", 11)`, which
  * skips past the first slash of the path when the host is shorter than 4 characters
@@ -5,7 +7,7 @@
  * readings so that such a request needs the role of either route.
  */
 export function requestPaths(url: string): string[] {
-  const parsed = new URL(url).pathname;
+  const parsed = pathOf(url);
   const start = url.indexOf("/", 11);
   if (start === -1) return [parsed];
   const query = url.indexOf("?", start);
