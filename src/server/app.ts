@@ -70,7 +70,8 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
   // Requests are recorded when their handler returns (onAfterHandle) or throws (onError), not in
   // onAfterResponse, which Elysia runs through a setImmediate per request: too dear on the hot path.
   const app = new Elysia({ name: "kvstore" })
-    // Access checks first: request hooks run in the order they are added, before routing.
+    // Access checks first: request hooks run in the order they are added, before routing. This
+    // one also starts the request's clock (also for a request handled again below).
     .onRequest(({ request, set }) => {
       receivedAt.set(request, performance.now());
       const refused = guardRequest(request, security, set.headers);
@@ -110,7 +111,6 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     // Handled again under a URL that Elysia routes right; that request is the one recorded.
     const routable = withRoutableUrl(request);
     if (routable !== null) return app.handle(routable);
-    receivedAt.set(request, performance.now());
     refuseRewrittenTarget(request, () => app.server?.requestIP(request) != null);
     // Elysia would answer HEAD of a key with a `/` with the GET handler, reading the whole blob
     // to count its bytes: HEAD of a blob is answered here, before routing.
