@@ -4,7 +4,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { defaultServerConfig } from "../src/config.ts";
+import { defaultServerConfig } from "../src/server/config.ts";
 import { startServer } from "../src/server/serve.ts";
 import { tempDir } from "./harness.ts";
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KVStore } from "kvstore";
-import { loadServerConfig } from "../src/config.ts";
+import { loadServerConfig } from "../src/server/config.ts";
 import { startServer } from "../src/server/serve.ts";
 import { BlobStorage } from "../src/volume/blob-storage.ts";
 

@@ -9,7 +9,7 @@ export async function serveCommand(
   args: string[],
   env: Record<string, string | undefined>,
 ): Promise<ExitCode> {
-  const { ConfigError, loadServerConfig } = await import("../config.ts");
+  const { ConfigError, loadServerConfig } = await import("../server/config.ts");
   let config: ReturnType<typeof loadServerConfig>;
   try {
     config = loadServerConfig(args, env);

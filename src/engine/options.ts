@@ -74,7 +74,7 @@ export interface KVStoreOptions {
 export type ResolvedOptions = Required<KVStoreOptions>;
 
 export const MiB = 1024 * 1024;
-/** The record format stores the key length in 16 bits' worth of meaning (DESIGN.md limit). */
+/** Keys are capped at what a u16 can count, so that an index can keep key lengths in 16 bits. */
 const KEY_BYTES_HARD_LIMIT = 65_535;
 /** Offsets are kept as 32-bit values in the snapshot, so a segment cannot outgrow 4 GiB. */
 const SEGMENT_BYTES_HARD_LIMIT = 2 ** 32 - 1;

@@ -1,7 +1,7 @@
-import type { ServerConfig } from "../config.ts";
 import { KVStore } from "../index.ts";
 import { BlobStorage } from "../volume/blob-storage.ts";
 import { createApp } from "./app.ts";
+import type { ServerConfig } from "./config.ts";
 import { createLogger, describeError } from "./logger.ts";
 import { loadSecurity } from "./security/load-security.ts";
 

@@ -30,7 +30,7 @@ export interface BlobSummary {
 
 /**
  * Bun sends a file slice with sendfile(2) from 1 MiB up; below that, a read into memory and a
- * plain response is about twice as fast (BUN-NOTES.md).
+ * plain response is about twice as fast (CONTRIBUTING.md, "Bun 1.4.5 behaviour").
  */
 const STREAM_FROM_FILE_BYTES = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { ConfigError, defaultServerConfig, loadServerConfig } from "../../src/config.ts";
+import { ConfigError, defaultServerConfig, loadServerConfig } from "../../src/server/config.ts";
 
 const MiB = 1024 * 1024;
 

@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { defaultServerConfig, type ServerConfig } from "../../src/config.ts";
 import { KVStore, silentLogger } from "../../src/index.ts";
+import { defaultServerConfig, type ServerConfig } from "../../src/server/config.ts";
 import { type ServerHandle, startServer } from "../../src/server/serve.ts";
 import { launchOfflineBrowser, offlinePage } from "./offline-browser.ts";
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defaultServerConfig } from "../../src/config.ts";
+import { defaultServerConfig } from "../../src/server/config.ts";
 import { type ServerHandle, startServer } from "../../src/server/serve.ts";
 import { everyByteValue } from "./app-fixture.ts";
 import { generateApiTypes } from "./openapi-client/generate-api-types.ts";

@@ -1,6 +1,6 @@
 // Tokens, roles, Host and Origin checks and CORS, through app.handle() with a real store.
 import { describe, expect, it } from "bun:test";
-import { ConfigError } from "../../src/config.ts";
+import { ConfigError } from "../../src/server/config.ts";
 import { loopbackPolicy, type SecurityPolicy } from "../../src/server/security/guard.ts";
 import { AccessTokens, parseTokensFile } from "../../src/server/security/tokens.ts";
 import { openTestApp } from "./app-fixture.ts";

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
-import { defaultServerConfig } from "../../src/config.ts";
+import { defaultServerConfig } from "../../src/server/config.ts";
 import { type ServerHandle, startServer } from "../../src/server/serve.ts";
 import { launchOfflineBrowser, offlinePage } from "./offline-browser.ts";
 

@@ -1,6 +1,6 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { ConfigError } from "../../config.ts";
+import { ConfigError } from "../config.ts";
 import { isWildcardAddress } from "./host-check.ts";
 
 function isLoopbackAddress(address: string): boolean {

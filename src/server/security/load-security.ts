@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ConfigError, type ServerConfig } from "../../config.ts";
+import { ConfigError, type ServerConfig } from "../config.ts";
 import { isLoopbackBind } from "./bind-address.ts";
 import type { SecurityPolicy } from "./guard.ts";
 import { AccessTokens, parseTokensFile, type TokenGrant } from "./tokens.ts";

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ConfigError } from "../../config.ts";
+import { ConfigError } from "../config.ts";
 
 export const ROLES = ["read", "write", "admin"] as const;
 /** Each role can do everything the roles before it can. */

@@ -1,6 +1,6 @@
-import { MiB } from "./engine/options.ts";
-import type { SyncMode } from "./index.ts";
-import { LOG_LEVELS, type LogLevel } from "./server/logger.ts";
+import { MiB } from "../engine/options.ts";
+import type { SyncMode } from "../index.ts";
+import { LOG_LEVELS, type LogLevel } from "./logger.ts";
 
 /** A configuration value that cannot be used; the message names the variable or flag and what it accepts. */
 export class ConfigError extends Error {
