@@ -152,7 +152,10 @@ export class StagedValue {
 
   private assertOpen(): number {
     if (!this.open || this.fd === null) {
-      throw this.abortedBy ?? new Error(`the staged value of ${JSON.stringify(this.key)} was committed or aborted`);
+      throw (
+        this.abortedBy ??
+        new Error(`the staged value of ${JSON.stringify(this.key)} was committed or aborted`)
+      );
     }
     return this.fd;
   }

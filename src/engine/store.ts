@@ -1,5 +1,6 @@
 import { type BackupReport, writeBackup } from "./backup.ts";
 import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
+import { crc32Combine } from "./crc32-combine.ts";
 import { DiskSpace } from "./disk-space.ts";
 import {
   CorruptionError,
@@ -15,7 +16,6 @@ import { isDiskFull } from "./file-system.ts";
 import type { KeyDir, ListOptions, Location } from "./keydir.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { crc32Combine } from "./crc32-combine.ts";
 import {
   copyValue,
   encodeRecord,
@@ -29,8 +29,8 @@ import {
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
-import { type CommitOptions, StagedValue } from "./staged-value.ts";
 import { type EncodedSnapshot, SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
+import { type CommitOptions, StagedValue } from "./staged-value.ts";
 import { StorageFailure } from "./storage-failure.ts";
 import { GroupCommitter, type WriteBatch } from "./writer.ts";
 
