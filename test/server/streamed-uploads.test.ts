@@ -60,7 +60,7 @@ describe("a streamed upload", () => {
     for (const value of [seededValue(9, MiB), new Uint8Array(0), seededValue(10, 2 * MiB)]) {
       const response = await fetch(`${origin}/blobs/k`, { method: "PUT", body: chunkedBody(value, 65_536) });
       expect(response.headers.get("etag")).toBe(`"${etagOf(value)}"`);
-      expect((await response.json()).etag).toBe(crcEtagOf(value));
+      expect(((await response.json()) as { etag: string }).etag).toBe(crcEtagOf(value));
     }
   });
 
@@ -90,7 +90,7 @@ describe("a streamed upload", () => {
       body: chunkedBody(value, 256 * 1024),
     });
     expect(response.status).toBe(413);
-    expect((await response.json()).error).toContain("MAX_BODY_MB");
+    expect(((await response.json()) as { error: string }).error).toContain("MAX_BODY_MB");
     expect(store.has("big")).toBe(false);
     await eventually(() => stagingFiles(dataDir).length === 0, "no staging file");
   });
