@@ -6,6 +6,7 @@ export type { ListOptions, Location } from "./engine/keydir.ts";
 export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from "./engine/options.ts";
 export { consoleLogger, FAULT_POINTS, silentLogger } from "./engine/options.ts";
 export { RecordCrc } from "./engine/record.ts";
+export type { CommitOptions, StagedValue } from "./engine/staged-value.ts";
 export { KVStore, type KVStoreStats, type OpenValue, type SegmentStats } from "./engine/store.ts";
 export {
   type DamagedRegion,

@@ -34,6 +34,25 @@ export function encodeRecord(
   value: Uint8Array | null,
 ): number {
   const valueBytes = value === null ? 0 : value.length;
+  const valueStart = encodeRecordHead(target, at, op, key, keyBytes, valueBytes);
+  if (value !== null) target.set(value, valueStart);
+  const crcAt = valueStart + valueBytes;
+  writeU32(target, crcAt, Bun.hash.crc32(target.subarray(at, crcAt)));
+  return crcAt + CRC_BYTES - at;
+}
+
+/**
+ * Writes a record's header and key (its first `HEADER_BYTES + keyBytes` bytes) at `at` in
+ * `target`, for a value of `valueBytes`; returns where the value goes.
+ */
+export function encodeRecordHead(
+  target: Uint8Array,
+  at: number,
+  op: Op,
+  key: string,
+  keyBytes: number,
+  valueBytes: number,
+): number {
   target[at] = MAGIC_0;
   target[at + 1] = MAGIC_1;
   target[at + 2] = op;
@@ -46,10 +65,14 @@ export function encodeRecord(
   } else {
     encoder.encodeInto(key, target.subarray(keyStart, keyStart + keyBytes));
   }
-  if (value !== null) target.set(value, keyStart + keyBytes);
-  const crcAt = keyStart + keyBytes + valueBytes;
-  writeU32(target, crcAt, Bun.hash.crc32(target.subarray(at, crcAt)));
-  return crcAt + CRC_BYTES - at;
+  return keyStart + keyBytes;
+}
+
+/** A record's last `CRC_BYTES` bytes, for a value written apart from its head (staged-value.ts). */
+export function encodeRecordCrc(crc: number): Uint8Array {
+  const out = new Uint8Array(CRC_BYTES);
+  writeU32(out, 0, crc);
+  return out;
 }
 
 const encoder = new TextEncoder();

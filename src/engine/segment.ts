@@ -122,6 +122,21 @@ export class Segment {
   }
 
   /**
+   * Writes `bytes` straight to the end of the file, past the buffer, which must be empty: for a
+   * record too large to buffer (staged-value.ts), written a piece at a time. A write that fails
+   * part-way leaves bytes past `fileSize`, which `truncate` cuts off.
+   */
+  writeThrough(bytes: Uint8Array): void {
+    if (this.buffered > 0) throw new Error(`${this.path}: a write-through needs an empty write buffer`);
+    let done = 0;
+    while (done < bytes.length) {
+      done += this.fs.write(this.fd, bytes, done, bytes.length - done, this.written + done);
+    }
+    this.written += bytes.length;
+    this.unsynced = true;
+  }
+
+  /**
    * fdatasync(2). If it fails, the caller must treat the file's unsynced bytes as lost for good:
    * Linux reports a write-back error once, and a second fdatasync would return 0 without the
    * data being on disk.

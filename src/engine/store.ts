@@ -1,5 +1,6 @@
 import { type BackupReport, writeBackup } from "./backup.ts";
 import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
+import { crc32Combine } from "./crc32-combine.ts";
 import { DiskSpace } from "./disk-space.ts";
 import {
   CorruptionError,
@@ -15,11 +16,21 @@ import { isDiskFull } from "./file-system.ts";
 import type { KeyDir, ListOptions, Location } from "./keydir.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { copyValue, encodeRecord, HEADER_BYTES, Op, RECORD_OVERHEAD, recordLength } from "./record.ts";
+import {
+  copyValue,
+  encodeRecord,
+  encodeRecordCrc,
+  encodeRecordHead,
+  HEADER_BYTES,
+  Op,
+  RECORD_OVERHEAD,
+  recordLength,
+} from "./record.ts";
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
 import { type EncodedSnapshot, SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
+import { type CommitOptions, StagedValue } from "./staged-value.ts";
 import { StorageFailure } from "./storage-failure.ts";
 import { GroupCommitter, type WriteBatch } from "./writer.ts";
 
@@ -114,6 +125,8 @@ export class KVStore {
   private snapshotQueue: Promise<void> = Promise.resolve();
   private indexWalk: Promise<void> = Promise.resolve();
   private readonly retired: Segment[] = [];
+  /** Values being staged (stageValue): aborted, their files deleted, when the store closes. */
+  private readonly staging = new Set<StagedValue>();
   private snapshotScheduled = false;
   private bytesSinceSnapshot = 0;
   private readonly counters = {
@@ -189,6 +202,63 @@ export class KVStore {
       const batch = this.committer.batch();
       const location = this.append(batch, Op.Set, key, keyBytes, bytes);
       batch.noteUndo(key, this.keydir.set(key, location));
+      this.counters.sets++;
+      return batch.promise;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Starts a value for `key` that is built on disk a piece at a time (`append`) and then stored
+   * by `commit()` as one record, with the same guarantees as `set()`, or dropped by `abort()`;
+   * see staged-value.ts. For values too large to hold in memory. Throws what `set()` would
+   * reject with for the key (InvalidKeyError, DiskFullError, StorageFailedError, ...).
+   */
+  stageValue(key: string): StagedValue {
+    this.assertWritable();
+    this.space.assertRoomForValues();
+    this.checkKey(key);
+    const staged = StagedValue.create(
+      {
+        fs: this.options.fileSystem,
+        dir: this.dir,
+        maxValueBytes: this.options.maxValueBytes,
+        logger: this.options.logger,
+        commit: (value, options) => this.commitStaged(value, options),
+        ended: (value) => this.staging.delete(value),
+      },
+      key,
+    );
+    this.staging.add(staged);
+    return staged;
+  }
+
+  /**
+   * Appends a staged value's record to the active segment: the open batch is flushed, then the
+   * record is written straight to the file, its value copied from the staging file, in a batch
+   * of its own that later writes join (GroupCommitter.writeThrough). Applied to the index before
+   * this returns, like `set()`.
+   */
+  private commitStaged(staged: StagedValue, _options: CommitOptions): Promise<void> {
+    try {
+      this.assertWritable();
+      this.space.assertRoomForValues();
+      const { key } = staged;
+      const keyBytes = this.checkKey(key);
+      // The file must end where the record starts, and a failure of the flush is seen before.
+      this.committer.flushNow();
+      this.failure.assertWritable();
+      const length = recordLength(keyBytes, staged.size);
+      this.makeRoomFor(length);
+      const segment = this.active;
+      const head = new Uint8Array(HEADER_BYTES + keyBytes);
+      encodeRecordHead(head, 0, Op.Set, key, keyBytes, staged.size);
+      const crc = crc32Combine(Bun.hash.crc32(head), staged.crc32, staged.size);
+      const offset = segment.size;
+      const batch = this.committer.writeThrough(segment, staged.recordPieces(head, encodeRecordCrc(crc)));
+      this.noteAppended(length);
+      batch.noteUndo(key, this.keydir.set(key, { segmentId: segment.id, offset, length }));
       this.counters.sets++;
       return batch.promise;
     } catch (error) {
@@ -422,6 +492,7 @@ export class KVStore {
   }
 
   private async closeOnce(): Promise<void> {
+    for (const staged of [...this.staging]) staged.abort(new StoreClosedError(this.dir));
     this.committer.flushNow();
     await this.compaction?.catch(() => {});
     await Promise.allSettled(this.backups);
@@ -467,26 +538,35 @@ export class KVStore {
     value: Uint8Array | null,
   ): Location {
     const length = recordLength(keyBytes, value === null ? 0 : value.length);
-    if (this.active.size > 0 && this.active.size + length > this.options.maxSegmentBytes) {
-      try {
-        this.rotate(this.active.id + 1);
-      } catch (error) {
-        // Nothing of this write is in a file yet: refuse it like any write to a full disk.
-        if (!isDiskFull(error)) throw error;
-        this.space.noteFull(error);
-        throw new DiskFullError("the disk holding the store is full: no room for a new segment file", {
-          cause: error,
-        });
-      }
-      this.maybeStartCompaction();
-    }
+    this.makeRoomFor(length);
     const segment = this.active;
     batch.touch(segment);
     encodeRecord(segment.reserve(length), segment.appendPosition, op, key, keyBytes, value);
+    this.noteAppended(length);
+    return { segmentId: segment.id, offset: segment.commitAppend(length), length };
+  }
+
+  /** Rotates to a new segment if the active one has no room for a record of `length` bytes. */
+  private makeRoomFor(length: number): void {
+    if (this.active.size === 0 || this.active.size + length <= this.options.maxSegmentBytes) return;
+    try {
+      this.rotate(this.active.id + 1);
+    } catch (error) {
+      // Nothing of this write is in a file yet: refuse it like any write to a full disk.
+      if (!isDiskFull(error)) throw error;
+      this.space.noteFull(error);
+      throw new DiskFullError("the disk holding the store is full: no room for a new segment file", {
+        cause: error,
+      });
+    }
+    this.maybeStartCompaction();
+  }
+
+  /** Counts `length` appended bytes towards the next index snapshot. */
+  private noteAppended(length: number): void {
     this.bytesSinceSnapshot += length;
     const every = this.options.snapshotEveryBytes;
     if (every > 0 && this.bytesSinceSnapshot >= every) this.scheduleSnapshot();
-    return { segmentId: segment.id, offset: segment.commitAppend(length), length };
   }
 
   /** Seals the active segment and starts segment `id`. */

@@ -119,6 +119,41 @@ export class GroupCommitter {
     if (this.open !== null) this.flush(this.open);
   }
 
+  /**
+   * Appends a record too large to buffer (a staged value, staged-value.ts) straight to
+   * `segment`'s file, a piece at a time, in a batch of its own: the caller flushes the open batch
+   * first, so that the file ends where the record starts. Writes made after this join that batch
+   * and share its flush (and fsync), which resolves it. A failure is a failed batch's: the bytes
+   * are cut off, and a failed write latches the failed state unless the disk is full. A piece
+   * that cannot be produced (the staging file cannot be read) is not the log's failure and
+   * latches nothing. Throws the batch's error when the record could not be written.
+   */
+  writeThrough(segment: Segment, pieces: Iterable<Uint8Array>): WriteBatch {
+    if (this.open !== null) throw new Error("a write-through needs the open batch flushed first");
+    const batch = this.batch();
+    batch.touch(segment);
+    const iterator = pieces[Symbol.iterator]();
+    for (;;) {
+      let piece: IteratorResult<Uint8Array>;
+      try {
+        piece = iterator.next();
+      } catch (error) {
+        throw this.failAlone(batch, error);
+      }
+      if (piece.done === true) return batch;
+      try {
+        this.hooks.faultInjector?.("write");
+        segment.writeThrough(piece.value);
+        this.unsyncedSegments.add(segment);
+      } catch (error) {
+        const failure = isDiskFull(error)
+          ? error
+          : this.hooks.failure.latch(`write to ${segment.path}`, error);
+        throw this.failAlone(batch, failure);
+      }
+    }
+  }
+
   /** A new segment file was created; its directory entry must be made durable too. */
   noteNewFile(): void {
     this.directoryDirty = true;
@@ -210,7 +245,7 @@ export class GroupCommitter {
    * left of the batch, in the page cache if the process dies meanwhile or for good if no note
    * can be written, is then a prefix of it, never a later write without the earlier ones.
    */
-  private fail(batch: WriteBatch, error: unknown, reachedFiles: boolean): void {
+  private fail(batch: WriteBatch, error: unknown, reachedFiles: boolean): unknown {
     this.hooks.rollback(batch);
     let cutFailed = false;
     for (let i = batch.segments.length - 1; i >= 0; i--) {
@@ -237,7 +272,16 @@ export class GroupCommitter {
     if (latched === null) {
       this.logger.error(`write failed, ${batch.undo.length / 2} writes undone: ${describeCause(error)}`);
     }
-    batch.reject(latched ?? (isDiskFull(error) ? this.diskFull(error) : error));
+    const reported = latched ?? (isDiskFull(error) ? this.diskFull(error) : error);
+    batch.reject(reported);
+    return reported;
+  }
+
+  /** Fails a write-through's batch, which holds nothing else yet; returns the error it got. */
+  private failAlone(batch: WriteBatch, error: unknown): unknown {
+    // Nothing else joined it (no await since it opened): no flush of it must follow.
+    this.open = null;
+    return this.fail(batch, error, true);
   }
 
   private diskFull(error: unknown): DiskFullError {

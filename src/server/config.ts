@@ -16,7 +16,7 @@ export interface ServerConfig {
   sync: SyncMode;
   /** Largest request body, and so the largest blob, in bytes. */
   maxBodyBytes: number;
-  /** Bytes all uploads in flight may hold in memory at once; undefined: 4 × maxBodyBytes. */
+  /** Bytes all uploads in flight may hold at once (in memory or staged); undefined: 4 × maxBodyBytes. */
   uploadBudgetBytes: number | undefined;
   /** Seconds a request body may send nothing before it is abandoned with 408; at most 250 (Bun's idleTimeout). */
   bodyIdleSeconds: number;

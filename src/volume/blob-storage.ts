@@ -1,5 +1,5 @@
 import type { BackupReport, KVStore, KVStoreStats, ListOptions, OpenValue } from "../index.ts";
-import { crcEtagOf } from "./crc-etag.ts";
+import { BlobUpload } from "./blob-upload.ts";
 import { etagOf } from "./etag.ts";
 import { checkStoredValue } from "./stored-value-check.ts";
 
@@ -62,16 +62,36 @@ export class BlobStorage {
   }
 
   /**
-   * Stores `bytes` under `key`; resolves once the engine reports it durable, with the JSON answer
-   * and the entity tag. The write is applied (readable) before this returns its promise, so a
-   * precondition checked just before, in the same tick, holds for it.
+   * Starts a blob for `key` that arrives a chunk at a time (see BlobUpload): `append` its bytes,
+   * then `commitUpload` it, or `abort()` it. `expectedBytes`: its declared length, if known.
    */
+  startUpload(key: string, expectedBytes: number | null = null): BlobUpload {
+    return new BlobUpload(this.store, key, expectedBytes);
+  }
+
+  /**
+   * Stores a received upload under its key; resolves once the engine reports it durable, with
+   * the JSON answer and the entity tag. The write is applied (readable) before this returns its
+   * promise, so a precondition checked just before, in the same tick, holds for it.
+   */
+  commitUpload(upload: BlobUpload): Promise<{ meta: BlobMeta; etag: string }> {
+    this.largeEtags.delete(upload.key);
+    return upload.commit().then(({ size, etag, crcEtag }) => ({
+      meta: { key: upload.key, etag: crcEtag, size, volume_id: this.volumeId },
+      etag,
+    }));
+  }
+
+  /** Stores `bytes` under `key`, as an upload of one chunk; see `commitUpload`. */
   put(key: string, bytes: Uint8Array): Promise<{ meta: BlobMeta; etag: string }> {
-    const etag = etagOf(bytes);
-    this.largeEtags.delete(key);
-    const durable = this.store.set(key, bytes);
-    const meta = { key, etag: crcEtagOf(bytes), size: bytes.length, volume_id: this.volumeId };
-    return durable.then(() => ({ meta, etag }));
+    const upload = this.startUpload(key, bytes.length);
+    try {
+      upload.append(bytes);
+    } catch (error) {
+      upload.abort();
+      return Promise.reject(error);
+    }
+    return this.commitUpload(upload);
   }
 
   /**

@@ -3,5 +3,10 @@
  * digits, as in the original API. Kept for its clients; the `ETag` header is etag.ts's.
  */
 export function crcEtagOf(bytes: Uint8Array): string {
-  return Bun.hash.crc32(bytes).toString(16).padStart(8, "0");
+  return crcEtagOfCrc(Bun.hash.crc32(bytes));
+}
+
+/** The same tag from a CRC-32 computed elsewhere (a staged value's, chained as it arrived). */
+export function crcEtagOfCrc(crc: number): string {
+  return crc.toString(16).padStart(8, "0");
 }

@@ -1,7 +1,8 @@
-// readRequestBody on its own: every way a body ends gives its bytes back to the upload budget.
+// pipeRequestBody on its own: the body reaches the sink chunk by chunk, and every way a body
+// ends gives its bytes back to the upload budget.
 import { describe, expect, it } from "bun:test";
 import { HttpError } from "../../src/server/http/http-error.ts";
-import { type BodyLimits, readRequestBody } from "../../src/server/http/request-body.ts";
+import { type BodyLimits, pipeRequestBody } from "../../src/server/http/request-body.ts";
 import { UploadBudget, UploadBudgetExhausted } from "../../src/server/http/upload-budget.ts";
 
 function limits(budgetBytes: number, maxBytes = 1000, idleMs = 60_000): BodyLimits {
@@ -37,20 +38,71 @@ function declaredRequest(body: Uint8Array): Request {
 
 const bytes = (length: number, fill = 7) => new Uint8Array(length).fill(fill);
 
-describe("readRequestBody", () => {
-  it("reads a declared body into one buffer of its size", async () => {
+/** A sink that keeps the chunks it is given. */
+function collector() {
+  const chunks: Uint8Array[] = [];
+  return {
+    chunks,
+    append: (chunk: Uint8Array) => void chunks.push(chunk.slice()),
+    joined: () => Buffer.concat(chunks),
+  };
+}
+
+/** The body of `request`, through a sink that keeps it. */
+async function readRequestBody(request: Request, given: BodyLimits): Promise<Uint8Array> {
+  const sink = collector();
+  const length = await pipeRequestBody(request, given, sink);
+  expect(length).toBe(sink.joined().length);
+  return new Uint8Array(sink.joined());
+}
+
+describe("pipeRequestBody", () => {
+  it("passes a declared body to the sink and gives its budget back", async () => {
     const given = limits(100);
     const request = declaredRequest(bytes(100));
     const body = await readRequestBody(request, given);
     expect(body).toEqual(bytes(100));
-    expect(body.buffer.byteLength).toBe(100);
     expect(given.budget.bytesInFlight).toBe(0);
   });
 
-  it("reads a chunked body into a buffer that grows in place, and gives its bytes back", async () => {
+  it("passes a chunked body to the sink chunk by chunk, as it arrives, and gives its bytes back", async () => {
     const given = limits(1000, 1000);
-    const body = await readRequestBody(chunkedRequest([bytes(300, 1), bytes(300, 2), bytes(1, 3)]), given);
-    expect(body).toEqual(new Uint8Array([...bytes(300, 1), ...bytes(300, 2), 3]));
+    const sink = collector();
+    const request = chunkedRequest([bytes(300, 1), bytes(300, 2), bytes(1, 3)]);
+    expect(await pipeRequestBody(request, given, sink)).toBe(601);
+    expect(sink.chunks).toEqual([bytes(300, 1), bytes(300, 2), bytes(1, 3)]);
+    expect(given.budget.bytesInFlight).toBe(0);
+  });
+
+  it("refuses a body that ends short of its Content-Length (400)", async () => {
+    const given = limits(1000);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes(5));
+        controller.close();
+      },
+    });
+    const request = new Request("http://localhost/blobs/k", {
+      method: "PUT",
+      body,
+      headers: { "content-length": "10" },
+    });
+    const error = await refusal(pipeRequestBody(request, given, collector()));
+    expect(error.status).toBe(400);
+    expect(error.message).toContain("Content-Length");
+    expect(given.budget.bytesInFlight).toBe(0);
+  });
+
+  it("cancels the body and gives its bytes back when the sink refuses a chunk", async () => {
+    const given = limits(10_000);
+    const refusing = {
+      append: () => {
+        throw new Error("disk full");
+      },
+    };
+    await expect(pipeRequestBody(chunkedRequest([bytes(10)], "stall"), given, refusing)).rejects.toThrow(
+      "disk full",
+    );
     expect(given.budget.bytesInFlight).toBe(0);
   });
 

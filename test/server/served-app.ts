@@ -16,7 +16,7 @@ export async function startTestServer({
 }: {
   logger?: Logger;
   security?: SecurityPolicy;
-  bodyLimits?: Pick<AppOptions, "uploadBudgetBytes" | "bodyIdleMs">;
+  bodyLimits?: Pick<AppOptions, "uploadBudgetBytes" | "bodyIdleMs" | "maxBodyBytes">;
 } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "kvstore-served-"));
   const store = await KVStore.open(dataDir, { logger: silentLogger });
@@ -32,5 +32,5 @@ export async function startTestServer({
     await store.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
-  return { origin: `http://127.0.0.1:${app.server?.port}`, store };
+  return { origin: `http://127.0.0.1:${app.server?.port}`, store, dataDir };
 }

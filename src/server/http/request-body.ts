@@ -13,35 +13,35 @@ export interface BodyLimits {
 export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_BODY_IDLE_MS = 30_000;
 
-/** A chunked body's buffer starts at this size and grows in place as the body arrives (up to maxBytes). */
-const FIRST_CHUNKED_CAPACITY = 64 * 1024;
-
 export const bodyIdle = (idleMs: number) =>
   new HttpError(408, `no byte of the request body arrived for ${idleMs / 1000} s (BODY_IDLE_SECONDS)`);
 
+/** Where a request body goes as it arrives; `append` may throw to refuse it (the body is then cancelled). */
+export interface BodySink {
+  append(chunk: Uint8Array): void;
+}
+
 /**
- * The raw request body, held once in memory. A declared Content-Length is checked against the
- * limit and taken from the upload budget before a byte is read, then read into one buffer of
- * that size; a chunked body is counted, and taken from the budget, as it streams in, in a buffer
- * that grows in place. 413 past `maxBytes`, 503 past the budget, 408 when the body stalls. The budget
- * gets its bytes back whatever happens: the caller holds the body from then on.
+ * Streams the raw request body into `sink` chunk by chunk as it arrives; returns its length.
+ * A declared Content-Length is checked against the limit and taken from the upload budget
+ * before a byte is read; a chunked body is counted, and taken from the budget, as it streams in.
+ * 413 past `maxBytes`, 503 past the budget, 408 when the body stalls, 400 when it ends short of
+ * its Content-Length. The budget gets its bytes back whatever happens: the sink holds the body
+ * from then on.
  */
-export async function readRequestBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
+export async function pipeRequestBody(request: Request, limits: BodyLimits, sink: BodySink): Promise<number> {
   const declared = request.headers.get("content-length");
-  if (declared === null && request.body === null) return new Uint8Array(0);
+  if (declared === null && request.body === null) return 0;
   const declaredBytes = declared === null ? null : Number(declared);
   if (declaredBytes !== null && declaredBytes > limits.maxBytes) throw bodyTooLarge(limits.maxBytes);
   let taken = 0;
+  let received = 0;
   try {
     if (declaredBytes !== null) {
       limits.budget.take(declaredBytes);
       taken = declaredBytes;
     }
-    const body = new GrowingBuffer(
-      declaredBytes ?? Math.min(FIRST_CHUNKED_CAPACITY, limits.maxBytes),
-      limits.maxBytes,
-    );
-    if (request.body === null) return body.bytes();
+    if (request.body === null) return checkedLength(received, declaredBytes);
     const reader = request.body.getReader();
     for (;;) {
       const { done, value } = (await readWithin(reader, limits.idleMs)) as {
@@ -49,7 +49,7 @@ export async function readRequestBody(request: Request, limits: BodyLimits): Pro
         value: Uint8Array;
       };
       if (done) break;
-      if (body.length + value.length > limits.maxBytes) {
+      if (received + value.length > limits.maxBytes) {
         await reader.cancel();
         throw bodyTooLarge(limits.maxBytes);
       }
@@ -57,12 +57,26 @@ export async function readRequestBody(request: Request, limits: BodyLimits): Pro
         limits.budget.take(value.length);
         taken += value.length;
       }
-      body.append(value);
+      try {
+        sink.append(value);
+      } catch (error) {
+        await reader.cancel().catch(() => {});
+        throw error;
+      }
+      received += value.length;
     }
-    return body.bytes();
+    return checkedLength(received, declaredBytes);
   } finally {
     limits.budget.give(taken);
   }
+}
+
+/** 400 when a body ended short of (or past) the length its Content-Length announced. */
+function checkedLength(received: number, declaredBytes: number | null): number {
+  if (declaredBytes !== null && received !== declaredBytes) {
+    throw new HttpError(400, `the body has ${received} bytes; its Content-Length announced ${declaredBytes}`);
+  }
+  return received;
 }
 
 /** One read, or 408 (and the body cancelled) if nothing arrives within `idleMs`. */
@@ -82,32 +96,5 @@ async function readWithin<Result>(
     return await Promise.race([reader.read(), stalled]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/**
- * Bytes appended into one resizable buffer that grows in place up to `maxBytes`: its address
- * space is reserved at once, but only the pages written take memory, and growing copies nothing.
- */
-class GrowingBuffer {
-  private readonly memory: ArrayBuffer;
-  private readonly view: Uint8Array;
-  length = 0;
-
-  constructor(capacity: number, maxBytes: number) {
-    this.memory = new ArrayBuffer(capacity, { maxByteLength: Math.max(capacity, maxBytes) });
-    this.view = new Uint8Array(this.memory);
-  }
-
-  append(bytes: Uint8Array): void {
-    const needed = this.length + bytes.length;
-    if (needed > this.memory.byteLength) this.memory.resize(needed);
-    this.view.set(bytes, this.length);
-    this.length = needed;
-  }
-
-  /** A view of the bytes received, without a copy. */
-  bytes(): Uint8Array {
-    return new Uint8Array(this.memory, 0, this.length);
   }
 }

@@ -1,14 +1,16 @@
 import { HttpError } from "./http-error.ts";
 
 /**
- * The default budget, in bodies of the largest size: four of them at once, which bounds memory
- * to a small multiple of MAX_BODY_MB and still lets a few large uploads run side by side.
+ * The default budget, in bodies of the largest size: four of them at once, which bounds the
+ * staging space (and the memory of small bodies) to a small multiple of MAX_BODY_MB and still
+ * lets a few large uploads run side by side.
  */
 export const DEFAULT_UPLOADS_IN_BUDGET = 4;
 
 /**
- * The bytes that all uploads in flight may hold in memory at once. An upload takes bytes from
- * the budget before it holds them and gives them all back when its body is read or abandoned.
+ * The bytes that all uploads in flight may hold at once, in memory or staged on disk until they
+ * are stored (blob-upload.ts). An upload takes bytes from the budget before it holds them and
+ * gives them all back when its body is read or abandoned.
  */
 export class UploadBudget {
   private inFlight = 0;

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import type { BlobStorage, BlobSummary, StoredBlob } from "../../volume/blob-storage.ts";
+import type { BlobUpload } from "../../volume/blob-upload.ts";
 import { streamValue } from "../../volume/value-stream.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
 import { blobNotFound } from "../http/http-error.ts";
@@ -8,7 +9,7 @@ import { ifRangeHolds } from "../http/if-range.ts";
 import { NEXT_AFTER_HEADER, pageOfKeys } from "../http/key-page.ts";
 import { whileConnectionOpen } from "../http/open-connection.ts";
 import { parseRange } from "../http/range.ts";
-import { type BodyLimits, readRequestBody } from "../http/request-body.ts";
+import { type BodyLimits, pipeRequestBody } from "../http/request-body.ts";
 import { refuseAnnouncedTrailers } from "../http/trailers.ts";
 import { checkWritePreconditions } from "../http/write-preconditions.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
@@ -71,18 +72,23 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
     const key = blobKeyFromUrl(request.url);
     storage.checkKey(key);
     refuseAnnouncedTrailers(request);
-    const body = await readRequestBody(request, bodyLimits);
-    await whileConnectionOpen(request);
-    // No await from the check to the write: no other write can come in between.
-    if (hasWritePreconditions(request)) {
-      checkWritePreconditions(request.headers, storage.summary(key)?.etag ?? null);
+    const upload = await receiveUpload(storage, key, request, bodyLimits);
+    try {
+      await whileConnectionOpen(request);
+      // No await from the check to the write: no other write can come in between.
+      if (hasWritePreconditions(request)) {
+        checkWritePreconditions(request.headers, storage.summary(key)?.etag ?? null);
+      }
+      const { meta, etag } = await storage.commitUpload(upload);
+      metrics.blobBytesReceived.inc({}, meta.size);
+      return new Response(JSON.stringify(meta), {
+        status: 201,
+        headers: { "content-type": "application/json", etag: `"${etag}"` },
+      });
+    } finally {
+      // Refused or abandoned before its commit: its staging file goes (a no-op once committed).
+      upload.abort();
     }
-    const { meta, etag } = await storage.put(key, body);
-    metrics.blobBytesReceived.inc({}, body.length);
-    return new Response(JSON.stringify(meta), {
-      status: 201,
-      headers: { "content-type": "application/json", etag: `"${etag}"` },
-    });
   };
 
   const getBlob = ({ request }: { request: Request }) => {
@@ -255,6 +261,28 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
       .head("/blobs/*", headBlob, hidden)
       .delete("/blobs/*", deleteBlob, hidden)
   );
+}
+
+/**
+ * Streams a PUT's or POST's body into an upload of `key` as it arrives (at most one 1 MiB block
+ * in memory; the rest staged on disk), under the body limits. Whatever stops it (a limit, a
+ * stalled or vanished client, a full disk) aborts the upload, deleting what was staged.
+ */
+async function receiveUpload(
+  storage: BlobStorage,
+  key: string,
+  request: Request,
+  limits: BodyLimits,
+): Promise<BlobUpload> {
+  const declared = request.headers.get("content-length");
+  const upload = storage.startUpload(key, declared === null ? null : Number(declared));
+  try {
+    await pipeRequestBody(request, limits, upload);
+    return upload;
+  } catch (error) {
+    upload.abort();
+    throw error;
+  }
 }
 
 /**
