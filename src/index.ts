@@ -6,7 +6,13 @@ export type { ListOptions, Location } from "./engine/keydir.ts";
 export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from "./engine/options.ts";
 export { consoleLogger, FAULT_POINTS, silentLogger } from "./engine/options.ts";
 export { RecordCrc } from "./engine/record.ts";
-export { KVStore, type KVStoreStats, type OpenValue, type SegmentStats } from "./engine/store.ts";
+export {
+  KVStore,
+  type KVStoreStats,
+  type OpenValue,
+  type SegmentStats,
+  type SetOptions,
+} from "./engine/store.ts";
 export {
   type DamagedRegion,
   type RejectedTail,
