@@ -7,7 +7,13 @@ export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from
 export { consoleLogger, FAULT_POINTS, silentLogger } from "./engine/options.ts";
 export { RecordCrc } from "./engine/record.ts";
 export type { CommitOptions, StagedValue } from "./engine/staged-value.ts";
-export { KVStore, type KVStoreStats, type OpenValue, type SegmentStats } from "./engine/store.ts";
+export {
+  KVStore,
+  type KVStoreStats,
+  type OpenValue,
+  type SegmentStats,
+  type SetOptions,
+} from "./engine/store.ts";
 export {
   type DamagedRegion,
   type RejectedTail,

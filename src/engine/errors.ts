@@ -22,6 +22,12 @@ export class KeyTooLargeError extends InvalidKeyError {
   }
 }
 
+/** A value or its metadata that the store cannot hold (not a Uint8Array, metadata too large). */
+export class InvalidValueError extends KVStoreError {
+  override readonly code = "INVALID_VALUE";
+  override name = "InvalidValueError";
+}
+
 export class ValueTooLargeError extends KVStoreError {
   override readonly code = "VALUE_TOO_LARGE";
   override name = "ValueTooLargeError";

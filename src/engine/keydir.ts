@@ -17,6 +17,8 @@ export interface Location {
   offset: number;
   /** Whole record length, header and CRC included. */
   readonly length: number;
+  /** Bytes of the record's metadata block, its u16 length included (record.ts); 0 for op 1. */
+  readonly metaBytes: number;
 }
 
 export interface ListOptions {

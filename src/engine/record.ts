@@ -6,23 +6,43 @@
 // +-------+----+---------+---------+-----+-------+-------+
 //
 // crc32 is the IEEE CRC-32 (Bun.hash.crc32) of every byte before it in the record.
+//
+// op 1 SET: the payload is the value. op 2 DELETE: no payload (val_len 0).
+// op 3 SET with metadata: val_len counts the whole payload, which starts with the metadata:
+//
+//   payload = +----------+------------+-------+
+//             | meta_len | meta bytes | value |
+//             |  u16 LE  |            |       |
+//             +----------+------------+-------+
+//
+// The metadata is opaque to the engine (a blob server keeps its content type there). Its
+// block, meta_len included, is what a Location's `metaBytes` counts.
 
 export const MAGIC_0 = 0xf0;
 export const MAGIC_1 = 0xf1;
 export const HEADER_BYTES = 11;
 const CRC_BYTES = 4;
 export const RECORD_OVERHEAD = HEADER_BYTES + CRC_BYTES;
+export const META_LENGTH_BYTES = 2;
+export const MAX_METADATA_BYTES = 0xffff;
 
-export const Op = { Set: 1, Delete: 2 } as const;
+export const Op = { Set: 1, Delete: 2, SetWithMetadata: 3 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
-export function recordLength(keyBytes: number, valueBytes: number): number {
-  return RECORD_OVERHEAD + keyBytes + valueBytes;
+/** Bytes of a record whose payload is `valueBytes` of value after `metaBytes` of metadata block. */
+export function recordLength(keyBytes: number, valueBytes: number, metaBytes = 0): number {
+  return RECORD_OVERHEAD + keyBytes + metaBytes + valueBytes;
+}
+
+/** Bytes of the metadata block that `metadata` takes in an op 3 record (0 without metadata). */
+export function metadataBlockBytes(metadata: Uint8Array | null): number {
+  return metadata === null ? 0 : META_LENGTH_BYTES + metadata.length;
 }
 
 /**
  * Writes one record at `at` in `target`, which must have room for
- * `recordLength(keyBytes, value.length)` bytes; `keyBytes` is the UTF-8 length of `key`.
+ * `recordLength(keyBytes, value.length, metadataBlockBytes(metadata))` bytes; `keyBytes` is the
+ * UTF-8 length of `key`. `metadata` (at most MAX_METADATA_BYTES) goes with op 3 only.
  * Returns the record's length.
  */
 export function encodeRecord(
@@ -32,9 +52,10 @@ export function encodeRecord(
   key: string,
   keyBytes: number,
   value: Uint8Array | null,
+  metadata: Uint8Array | null = null,
 ): number {
   const valueBytes = value === null ? 0 : value.length;
-  const valueStart = encodeRecordHead(target, at, op, key, keyBytes, valueBytes);
+  const valueStart = encodeRecordHead(target, at, op, key, keyBytes, valueBytes, metadata);
   if (value !== null) target.set(value, valueStart);
   const crcAt = valueStart + valueBytes;
   writeU32(target, crcAt, Bun.hash.crc32(target.subarray(at, crcAt)));
@@ -42,7 +63,7 @@ export function encodeRecord(
 }
 
 /**
- * Writes a record's header and key (its first `HEADER_BYTES + keyBytes` bytes) at `at` in
+ * Writes a record's header, key and metadata block (everything before the value) at `at` in
  * `target`, for a value of `valueBytes`; returns where the value goes.
  */
 export function encodeRecordHead(
@@ -52,12 +73,14 @@ export function encodeRecordHead(
   key: string,
   keyBytes: number,
   valueBytes: number,
+  metadata: Uint8Array | null = null,
 ): number {
+  const metaBytes = metadataBlockBytes(metadata);
   target[at] = MAGIC_0;
   target[at + 1] = MAGIC_1;
   target[at + 2] = op;
   writeU32(target, at + 3, keyBytes);
-  writeU32(target, at + 7, valueBytes);
+  writeU32(target, at + 7, metaBytes + valueBytes);
   const keyStart = at + HEADER_BYTES;
   if (keyBytes === key.length) {
     // Pure ASCII (the common case): a byte per UTF-16 unit, no encoder needed.
@@ -65,7 +88,13 @@ export function encodeRecordHead(
   } else {
     encoder.encodeInto(key, target.subarray(keyStart, keyStart + keyBytes));
   }
-  return keyStart + keyBytes;
+  const payloadStart = keyStart + keyBytes;
+  if (metadata !== null) {
+    target[payloadStart] = metadata.length & 0xff;
+    target[payloadStart + 1] = metadata.length >>> 8;
+    target.set(metadata, payloadStart + META_LENGTH_BYTES);
+  }
+  return payloadStart + metaBytes;
 }
 
 /** A record's last `CRC_BYTES` bytes, for a value written apart from its head (staged-value.ts). */
@@ -77,11 +106,15 @@ export function encodeRecordCrc(crc: number): Uint8Array {
 
 const encoder = new TextEncoder();
 
-/** A record found by `parseRecord`; positions are absolute in the buffer that was parsed. */
+/**
+ * A record found by `parseRecord`; positions are absolute in the buffer that was parsed. The
+ * value is the payload after the metadata block (`metaBytes` long, 0 unless op 3).
+ */
 export interface ParsedRecord {
   op: Op;
   keyStart: number;
   keyBytes: number;
+  metaBytes: number;
   valueStart: number;
   valueBytes: number;
   length: number;
@@ -98,33 +131,82 @@ export function parseRecord(source: Uint8Array, at: number, end: number): Parsed
   if (end - at < HEADER_BYTES) return end - at >= 2 && !hasMagic(source, at) ? "bad-magic" : "truncated";
   if (!hasMagic(source, at)) return "bad-magic";
   const op = source[at + 2];
-  if (op !== Op.Set && op !== Op.Delete) return "bad-op";
+  if (op !== Op.Set && op !== Op.Delete && op !== Op.SetWithMetadata) return "bad-op";
   const keyBytes = readU32(source, at + 3);
-  const valueBytes = readU32(source, at + 7);
-  if (op === Op.Delete && valueBytes !== 0) return "bad-op";
-  const length = RECORD_OVERHEAD + keyBytes + valueBytes;
+  const payloadBytes = readU32(source, at + 7);
+  if (op === Op.Delete && payloadBytes !== 0) return "bad-op";
+  if (op === Op.SetWithMetadata && payloadBytes < META_LENGTH_BYTES) return "bad-op";
+  const length = RECORD_OVERHEAD + keyBytes + payloadBytes;
   if (length > end - at) return "truncated";
   const crcAt = at + length - CRC_BYTES;
   if (Bun.hash.crc32(source.subarray(at, crcAt)) !== readU32(source, crcAt)) return "bad-crc";
   const keyStart = at + HEADER_BYTES;
-  return { op, keyStart, keyBytes, valueStart: keyStart + keyBytes, valueBytes, length };
+  const payloadStart = keyStart + keyBytes;
+  const metaBytes = op === Op.SetWithMetadata ? metadataBlockAt(source, payloadStart, payloadBytes) : 0;
+  if (metaBytes < 0) return "bad-op";
+  return {
+    op,
+    keyStart,
+    keyBytes,
+    metaBytes,
+    valueStart: payloadStart + metaBytes,
+    valueBytes: payloadBytes - metaBytes,
+    length,
+  };
+}
+
+/** Bytes of the metadata block at the start of an op 3 payload, or -1 if it overruns the payload. */
+function metadataBlockAt(source: Uint8Array, payloadStart: number, payloadBytes: number): number {
+  const metaBytes =
+    META_LENGTH_BYTES + ((source[payloadStart] as number) | ((source[payloadStart + 1] as number) << 8));
+  return metaBytes <= payloadBytes ? metaBytes : -1;
 }
 
 /**
- * The value of the SET record of `length` bytes at `at` in `source`, copied out, once its
- * magic, op, lengths and CRC check out; otherwise why not. The read path: no object is made
- * but the copy.
+ * The value of the SET record (op 1 or 3) of `length` bytes at `at` in `source`, copied out,
+ * once its magic, op, lengths and CRC check out; otherwise why not. The read path: no object is
+ * made but the copy.
  */
 export function copyValue(source: Uint8Array, at: number, length: number): Uint8Array | ParseFailure {
+  const payload = checkedPayload(source, at, length);
+  if (typeof payload === "string") return payload;
+  return source.slice(payload.start + payload.metaBytes, payload.end);
+}
+
+/**
+ * The metadata of the SET record of `length` bytes at `at` in `source`, copied out (null for
+ * op 1, which has none), once the record checks out like for `copyValue`.
+ */
+export function copyMetadata(
+  source: Uint8Array,
+  at: number,
+  length: number,
+): Uint8Array | null | ParseFailure {
+  const payload = checkedPayload(source, at, length);
+  if (typeof payload === "string") return payload;
+  if (payload.metaBytes === 0) return null;
+  return source.slice(payload.start + META_LENGTH_BYTES, payload.start + payload.metaBytes);
+}
+
+/** Where the payload of a checked SET record is, and its metadata block's bytes. */
+function checkedPayload(
+  source: Uint8Array,
+  at: number,
+  length: number,
+): { start: number; end: number; metaBytes: number } | ParseFailure {
   if (!hasMagic(source, at)) return "bad-magic";
-  if (source[at + 2] !== Op.Set) return "bad-op";
+  const op = source[at + 2];
+  if (op !== Op.Set && op !== Op.SetWithMetadata) return "bad-op";
   const keyBytes = readU32(source, at + 3);
-  const valueBytes = readU32(source, at + 7);
-  if (RECORD_OVERHEAD + keyBytes + valueBytes !== length) return "bad-op";
+  const payloadBytes = readU32(source, at + 7);
+  if (RECORD_OVERHEAD + keyBytes + payloadBytes !== length) return "bad-op";
   const crcAt = at + length - CRC_BYTES;
   if (Bun.hash.crc32(source.subarray(at, crcAt)) !== readU32(source, crcAt)) return "bad-crc";
-  const valueStart = at + HEADER_BYTES + keyBytes;
-  return source.slice(valueStart, valueStart + valueBytes);
+  const start = at + HEADER_BYTES + keyBytes;
+  if (op === Op.Set) return { start, end: crcAt, metaBytes: 0 };
+  if (payloadBytes < META_LENGTH_BYTES) return "bad-op";
+  const metaBytes = metadataBlockAt(source, start, payloadBytes);
+  return metaBytes < 0 ? "bad-op" : { start, end: crcAt, metaBytes };
 }
 
 /**

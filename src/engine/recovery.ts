@@ -227,8 +227,16 @@ export function replayRecords(
     (record, offset) => {
       records++;
       const key = bytes.toString("utf8", record.keyStart, record.keyStart + record.keyBytes);
-      if (record.op === Op.Set) keydir.set(key, { segmentId, offset: from + offset, length: record.length });
-      else keydir.delete(key);
+      if (record.op === Op.Delete) keydir.delete(key);
+      else {
+        const location = {
+          segmentId,
+          offset: from + offset,
+          length: record.length,
+          metaBytes: record.metaBytes,
+        };
+        keydir.set(key, location);
+      }
     },
     (offset, length, reason) => onCorrupt(from + offset, length, reason),
     newest,

@@ -9,12 +9,17 @@ import { readU32, writeU32 } from "./record.ts";
 // the segment files, then replays whatever was written after it.
 //
 // +----------+-----------+------------------------------+-----------+---------+--------------+---------+-------+
-// | KVINDEX1 | seg_count | seg_count x                  | key_count | entries | repeat_count | entries | crc32 |
+// | KVINDEX2 | seg_count | seg_count x                  | key_count | entries | repeat_count | entries | crc32 |
 // | 8 bytes  | u32 LE    | (u32 id, u32 covered_length, | u32 LE    |         | u32 LE       |         |  4 B  |
 // |          |           |  u32 crc32 of the last       |           |         |              |         |       |
 // |          |           |  <= 4 KiB before it)         |           |         |              |         |       |
 // +----------+-----------+------------------------------+-----------+---------+--------------+---------+-------+
-// entry: u16 key_len, key (UTF-8), u32 segment id, u32 record offset, u32 record length
+// entry: u16 key_len, key (UTF-8), u32 segment id, u32 record offset, u32 record length,
+//        u32 meta_bytes (the record's metadata block, see Location)
+//
+// Version 1 (magic KVINDEX1) had no meta_bytes in its entries. It is still loaded, every
+// entry with metaBytes 0: it was written before op 3 records existed, and records written since
+// are replayed.
 //
 // The segment table comes first so that it can be checked against the files before any key is
 // loaded. The first entries name distinct keys; the repeated entries come after and replace
@@ -23,7 +28,11 @@ import { readU32, writeU32 } from "./record.ts";
 
 export const SNAPSHOT_FILE = "index.snapshot";
 const SNAPSHOT_TEMP_FILE = "index.snapshot.tmp";
-const MAGIC = new TextEncoder().encode("KVINDEX1");
+const MAGIC = new TextEncoder().encode("KVINDEX2");
+const MAGIC_V1 = new TextEncoder().encode("KVINDEX1");
+/** Bytes of an entry after its key, by version: segment id, offset, length (, meta_bytes). */
+const ENTRY_TAIL_BYTES = 16;
+const ENTRY_TAIL_BYTES_V1 = 12;
 const TAIL_CHECK_BYTES = 4096;
 
 /** How much of one segment a snapshot covers, and a checksum of the bytes just before that. */
@@ -88,7 +97,7 @@ export class SnapshotEncoder {
 
   add(key: string, location: Location): void {
     const keyBytes = Buffer.byteLength(key, "utf8");
-    this.ensureRoom(keyBytes + 14);
+    this.ensureRoom(keyBytes + 2 + ENTRY_TAIL_BYTES);
     const out = this.out;
     let at = this.at;
     out[at] = keyBytes & 0xff;
@@ -102,7 +111,8 @@ export class SnapshotEncoder {
     writeU32(out, at, location.segmentId);
     writeU32(out, at + 4, location.offset);
     writeU32(out, at + 8, location.length);
-    this.at = at + 12;
+    writeU32(out, at + 12, location.metaBytes);
+    this.at = at + ENTRY_TAIL_BYTES;
     this.count++;
   }
 
@@ -138,7 +148,9 @@ const encoder = new TextEncoder();
 /** Decodes a snapshot file's bytes, or says why they are not a valid snapshot. */
 export function decodeSnapshot(bytes: Buffer): DecodedSnapshot | string {
   if (bytes.length < MAGIC.length + 12) return "too short";
-  if (!MAGIC.every((byte, i) => bytes[i] === byte)) return "wrong magic";
+  const version1 = MAGIC_V1.every((byte, i) => bytes[i] === byte);
+  if (!version1 && !MAGIC.every((byte, i) => bytes[i] === byte)) return "wrong magic";
+  const entryTailBytes = version1 ? ENTRY_TAIL_BYTES_V1 : ENTRY_TAIL_BYTES;
   const end = bytes.length - 4;
   if (Bun.hash.crc32(bytes.subarray(0, end)) !== readU32(bytes, end)) return "checksum mismatch";
   let at = MAGIC.length;
@@ -156,9 +168,9 @@ export function decodeSnapshot(bytes: Buffer): DecodedSnapshot | string {
     segments.push(segment);
     covered.set(segment.id, segment.coveredLength);
   }
-  const first = readEntries(bytes, at, end, covered);
+  const first = readEntries(bytes, at, end, covered, entryTailBytes);
   if (typeof first === "string") return first;
-  const repeats = readEntries(bytes, first.end, end, covered);
+  const repeats = readEntries(bytes, first.end, end, covered, entryTailBytes);
   if (typeof repeats === "string") return repeats;
   if (repeats.end !== end) return "trailing bytes after the entries";
   return {
@@ -181,6 +193,7 @@ function readEntries(
   start: number,
   end: number,
   covered: Map<number, number>,
+  entryTailBytes: number,
 ): Entries | string {
   if (start + 4 > end) return "entries overrun the file";
   const count = readU32(bytes, start);
@@ -191,19 +204,21 @@ function readEntries(
     if (at + 2 > end) return "entries overrun the file";
     const keyBytes = (bytes[at] as number) | ((bytes[at + 1] as number) << 8);
     at += 2;
-    if (at + keyBytes + 12 > end) return "entries overrun the file";
+    if (at + keyBytes + entryTailBytes > end) return "entries overrun the file";
     keys[i] = bytes.toString("utf8", at, at + keyBytes);
     at += keyBytes;
     const location = {
       segmentId: readU32(bytes, at),
       offset: readU32(bytes, at + 4),
       length: readU32(bytes, at + 8),
+      metaBytes: entryTailBytes === ENTRY_TAIL_BYTES ? readU32(bytes, at + 12) : 0,
     };
-    at += 12;
+    at += entryTailBytes;
     const segmentCovered = covered.get(location.segmentId);
     if (segmentCovered === undefined || location.offset + location.length > segmentCovered) {
       return `key ${i} points outside the segments the snapshot covers`;
     }
+    if (location.metaBytes > location.length) return `key ${i} has more metadata than record`;
     locations[i] = location;
   }
   return { keys, locations, end: at };

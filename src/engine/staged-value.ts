@@ -23,11 +23,11 @@ export const STAGING_FILE = /^upload-[0-9a-f]{16}\.tmp$/;
 /** How much of the staging file the commit copies into the segment at a time. */
 export const COPY_PIECE_BYTES = 1024 * 1024;
 
-/**
- * Options of a commit: none yet. The place for what a write may carry besides its bytes (such
- * as metadata), so that callers keep one call shape when it comes.
- */
-export type CommitOptions = Record<string, never>;
+/** Options of a commit: what the value carries besides its bytes, as for `set()`. */
+export interface CommitOptions {
+  /** Opaque bytes kept beside the value (see `SetOptions.metadata`). */
+  metadata?: Uint8Array;
+}
 
 /** What a staged value needs of its store. */
 export interface StagingHost {

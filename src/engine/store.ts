@@ -7,6 +7,7 @@ import {
   DiskFullError,
   describeCause,
   InvalidKeyError,
+  InvalidValueError,
   KeyTooLargeError,
   type StorageFailedError,
   StoreClosedError,
@@ -17,11 +18,15 @@ import type { KeyDir, ListOptions, Location } from "./keydir.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
 import {
+  copyMetadata,
   copyValue,
   encodeRecord,
   encodeRecordCrc,
   encodeRecordHead,
   HEADER_BYTES,
+  MAX_METADATA_BYTES,
+  META_LENGTH_BYTES,
+  metadataBlockBytes,
   Op,
   RECORD_OVERHEAD,
   recordLength,
@@ -98,13 +103,21 @@ export interface OpenValue {
   /** Where the value's bytes are in the file. */
   offset: number;
   length: number;
-  /** Where the value's record starts: its header and key are the bytes from here to `offset`,
-   * and its CRC (`RecordCrc`) the 4 bytes after the value. */
+  /** Where the value's record starts: its header, key and metadata block are the bytes from
+   * here to `offset`, and its CRC (`RecordCrc`) the 4 bytes after the value. */
   recordOffset: number;
+  /** The metadata stored with the value (see `set`), or null; read with it, not CRC-checked. */
+  metadata: Uint8Array | null;
   close(): void;
 }
 
 const textEncoder = new TextEncoder();
+/** What `set` may store with a value. */
+export interface SetOptions {
+  /** Bytes kept with the value, opaque to the store (at most 65,535): see `getMetadata`. */
+  metadata?: Uint8Array;
+}
+
 /** Free space a compaction leaves untouched beyond what its outputs need. */
 const COMPACTION_HEADROOM_BYTES = MiB;
 
@@ -185,11 +198,12 @@ export class KVStore {
   }
 
   /**
-   * Stores `value` under `key`. Readable at once; resolves when durable. Rejects with
-   * DiskFullError when the disk is full, and with StorageFailedError once a disk failure
-   * has stopped the store's writes.
+   * Stores `value` under `key`, with `options.metadata` if given (replacing any the key had).
+   * Readable at once; resolves when durable. Rejects with InvalidValueError for metadata that is
+   * not a Uint8Array of at most 65,535 bytes, with DiskFullError when the disk is full, and with
+   * StorageFailedError once a disk failure has stopped the store's writes.
    */
-  set(key: string, value: Uint8Array | string): Promise<void> {
+  set(key: string, value: Uint8Array | string, options?: SetOptions): Promise<void> {
     try {
       this.assertWritable();
       this.space.assertRoomForValues();
@@ -199,8 +213,10 @@ export class KVStore {
       if (bytes.length > this.options.maxValueBytes) {
         throw new ValueTooLargeError(bytes.length, this.options.maxValueBytes);
       }
+      const metadata = checkMetadata(options?.metadata);
       const batch = this.committer.batch();
-      const location = this.append(batch, Op.Set, key, keyBytes, bytes);
+      const op = metadata === null ? Op.Set : Op.SetWithMetadata;
+      const location = this.append(batch, op, key, keyBytes, bytes, metadata);
       batch.noteUndo(key, this.keydir.set(key, location));
       this.counters.sets++;
       return batch.promise;
@@ -240,25 +256,28 @@ export class KVStore {
    * of its own that later writes join (GroupCommitter.writeThrough). Applied to the index before
    * this returns, like `set()`.
    */
-  private commitStaged(staged: StagedValue, _options: CommitOptions): Promise<void> {
+  private commitStaged(staged: StagedValue, options: CommitOptions): Promise<void> {
     try {
       this.assertWritable();
       this.space.assertRoomForValues();
       const { key } = staged;
       const keyBytes = this.checkKey(key);
+      const metadata = checkMetadata(options.metadata);
       // The file must end where the record starts, and a failure of the flush is seen before.
       this.committer.flushNow();
       this.failure.assertWritable();
-      const length = recordLength(keyBytes, staged.size);
+      const metaBytes = metadataBlockBytes(metadata);
+      const length = recordLength(keyBytes, staged.size, metaBytes);
       this.makeRoomFor(length);
       const segment = this.active;
-      const head = new Uint8Array(HEADER_BYTES + keyBytes);
-      encodeRecordHead(head, 0, Op.Set, key, keyBytes, staged.size);
+      const head = new Uint8Array(HEADER_BYTES + keyBytes + metaBytes);
+      const op = metadata === null ? Op.Set : Op.SetWithMetadata;
+      encodeRecordHead(head, 0, op, key, keyBytes, staged.size, metadata);
       const crc = crc32Combine(Bun.hash.crc32(head), staged.crc32, staged.size);
       const offset = segment.size;
       const batch = this.committer.writeThrough(segment, staged.recordPieces(head, encodeRecordCrc(crc)));
       this.noteAppended(length);
-      batch.noteUndo(key, this.keydir.set(key, { segmentId: segment.id, offset, length }));
+      batch.noteUndo(key, this.keydir.set(key, { segmentId: segment.id, offset, length, metaBytes }));
       this.counters.sets++;
       return batch.promise;
     } catch (error) {
@@ -312,12 +331,31 @@ export class KVStore {
     return value;
   }
 
+  /**
+   * The metadata stored with the value of `key` (see `set`), or null when it has none or the key
+   * is absent. Throws CorruptionError if its record is damaged.
+   */
+  getMetadata(key: string): Uint8Array | null {
+    this.assertOpen();
+    const location = this.keydir.get(key);
+    if (location === undefined || location.metaBytes === 0) return null;
+    const segment = this.segmentOf(location);
+    const { offset, length } = location;
+    const mapped = segment.mappedUpTo(offset + length);
+    const metadata =
+      mapped !== null
+        ? copyMetadata(mapped, offset, length)
+        : copyMetadata(segment.read(offset, length), 0, length);
+    if (typeof metadata === "string") throw new CorruptionError(segment.path, offset, metadata);
+    return metadata;
+  }
+
   /** Length in bytes of the value stored under `key`, or null; reads nothing from disk. */
   valueLength(key: string): number | null {
     this.assertOpen();
     const location = this.keydir.get(key);
     if (location === undefined) return null;
-    return location.length - RECORD_OVERHEAD - Buffer.byteLength(key, "utf8");
+    return location.length - RECORD_OVERHEAD - Buffer.byteLength(key, "utf8") - location.metaBytes;
   }
 
   has(key: string): boolean {
@@ -347,16 +385,21 @@ export class KVStore {
       if (location === undefined) return null;
     }
     const segment = this.segmentOf(location);
+    const keyBytes = Buffer.byteLength(key, "utf8");
+    const { metaBytes } = location;
+    const metaStart = location.offset + HEADER_BYTES + keyBytes;
+    const metadata =
+      metaBytes > 0 ? segment.read(metaStart + META_LENGTH_BYTES, metaBytes - META_LENGTH_BYTES) : null;
     const fs = this.options.fileSystem;
     const fd = fs.open(segment.path, "read");
-    const keyBytes = Buffer.byteLength(key, "utf8");
     let open = true;
     return {
       fd,
       path: segment.path,
-      offset: location.offset + HEADER_BYTES + keyBytes,
-      length: location.length - RECORD_OVERHEAD - keyBytes,
+      offset: metaStart + metaBytes,
+      length: location.length - RECORD_OVERHEAD - keyBytes - metaBytes,
       recordOffset: location.offset,
+      metadata,
       close() {
         if (!open) return;
         open = false;
@@ -536,14 +579,16 @@ export class KVStore {
     key: string,
     keyBytes: number,
     value: Uint8Array | null,
+    metadata: Uint8Array | null = null,
   ): Location {
-    const length = recordLength(keyBytes, value === null ? 0 : value.length);
+    const metaBytes = metadataBlockBytes(metadata);
+    const length = recordLength(keyBytes, value === null ? 0 : value.length, metaBytes);
     this.makeRoomFor(length);
     const segment = this.active;
     batch.touch(segment);
-    encodeRecord(segment.reserve(length), segment.appendPosition, op, key, keyBytes, value);
+    encodeRecord(segment.reserve(length), segment.appendPosition, op, key, keyBytes, value, metadata);
     this.noteAppended(length);
-    return { segmentId: segment.id, offset: segment.commitAppend(length), length };
+    return { segmentId: segment.id, offset: segment.commitAppend(length), length, metaBytes };
   }
 
   /** Rotates to a new segment if the active one has no room for a record of `length` bytes. */
@@ -896,4 +941,14 @@ export class KVStore {
     // Once close() has begun, no new work starts: it would race the files being closed.
     if (this.closing !== null) throw new StoreClosedError(this.dir);
   }
+}
+
+/** `set`'s metadata option, checked before anything is written: the bytes, or null for none. */
+function checkMetadata(metadata: Uint8Array | undefined): Uint8Array | null {
+  if (metadata === undefined) return null;
+  if (!(metadata instanceof Uint8Array)) throw new InvalidValueError("metadata must be a Uint8Array");
+  if (metadata.length > MAX_METADATA_BYTES) {
+    throw new InvalidValueError(`metadata is ${metadata.length} bytes; the limit is ${MAX_METADATA_BYTES}`);
+  }
+  return metadata;
 }

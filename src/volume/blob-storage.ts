@@ -1,6 +1,8 @@
 import type { BackupReport, KVStore, KVStoreStats, ListOptions, OpenValue } from "../index.ts";
+import { type BlobAttributes, decodeBlobMetadata, encodeBlobMetadata } from "./blob-metadata.ts";
 import { BlobUpload } from "./blob-upload.ts";
 import { etagOf } from "./etag.ts";
+import { DEFAULT_CONTENT_TYPE } from "./media-type.ts";
 import { checkStoredValue } from "./stored-value-check.ts";
 
 /** What a PUT answers: the JSON shape of the original mini-kvstore API (`etag`: its CRC-32). */
@@ -17,12 +19,14 @@ export interface BlobMeta {
  * without holding them in memory: whoever gets one must `close()` its file (`streamValue`
  * does when the stream ends or is cancelled).
  */
-export type StoredBlob =
-  | { size: number; etag: string; bytes: Uint8Array; file?: undefined }
-  | { size: number; etag: string; bytes?: undefined; file: OpenValue };
+export type StoredBlob = BlobAttributes &
+  (
+    | { size: number; etag: string; bytes: Uint8Array; file?: undefined }
+    | { size: number; etag: string; bytes?: undefined; file: OpenValue }
+  );
 
-/** What HEAD and If-None-Match need of a blob; `streamed`: sent from its segment file. */
-export interface BlobSummary {
+/** What HEAD and conditional reads need of a blob; `streamed`: sent from its segment file. */
+export interface BlobSummary extends BlobAttributes {
   size: number;
   etag: string;
   streamed: boolean;
@@ -54,6 +58,8 @@ export class BlobStorage {
     readonly store: KVStore,
     readonly volumeId: string,
     private readonly streamFromFileBytes = STREAM_FROM_FILE_BYTES,
+    /** The clock that dates each write (its Last-Modified). */
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Throws InvalidKeyError when the store would refuse `key`: call it before reading a body. */
@@ -70,20 +76,29 @@ export class BlobStorage {
   }
 
   /**
-   * Stores a received upload under its key; resolves once the engine reports it durable, with
-   * the JSON answer and the entity tag. The write is applied (readable) before this returns its
-   * promise, so a precondition checked just before, in the same tick, holds for it.
+   * Stores a received upload under its key, of type `contentType` (a valid media type, see
+   * media-type.ts), dated now; resolves once the engine reports it durable, with the JSON answer
+   * and the entity tag. The write is applied (readable) before this returns its promise, so a
+   * precondition checked just before, in the same tick, holds for it.
    */
-  commitUpload(upload: BlobUpload): Promise<{ meta: BlobMeta; etag: string }> {
+  commitUpload(
+    upload: BlobUpload,
+    contentType = DEFAULT_CONTENT_TYPE,
+  ): Promise<{ meta: BlobMeta; etag: string }> {
     this.largeEtags.delete(upload.key);
-    return upload.commit().then(({ size, etag, crcEtag }) => ({
+    const metadata = encodeBlobMetadata(contentType, this.now());
+    return upload.commit(metadata).then(({ size, etag, crcEtag }) => ({
       meta: { key: upload.key, etag: crcEtag, size, volume_id: this.volumeId },
       etag,
     }));
   }
 
   /** Stores `bytes` under `key`, as an upload of one chunk; see `commitUpload`. */
-  put(key: string, bytes: Uint8Array): Promise<{ meta: BlobMeta; etag: string }> {
+  put(
+    key: string,
+    bytes: Uint8Array,
+    contentType = DEFAULT_CONTENT_TYPE,
+  ): Promise<{ meta: BlobMeta; etag: string }> {
     const upload = this.startUpload(key, bytes.length);
     try {
       upload.append(bytes);
@@ -91,7 +106,7 @@ export class BlobStorage {
       upload.abort();
       return Promise.reject(error);
     }
-    return this.commitUpload(upload);
+    return this.commitUpload(upload, contentType);
   }
 
   /**
@@ -104,12 +119,15 @@ export class BlobStorage {
     if (length === null) return null;
     if (length < this.streamFromFileBytes) {
       const bytes = this.store.get(key);
-      return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), bytes };
+      if (bytes === null) return null;
+      const attributes = decodeBlobMetadata(this.store.getMetadata(key));
+      return { size: bytes.length, etag: etagOf(bytes), bytes, ...attributes };
     }
     const file = this.store.openValue(key);
     if (file === null) return null;
     try {
-      return { size: file.length, etag: this.checkLarge(key, file), file };
+      const etag = this.checkLarge(key, file);
+      return { size: file.length, etag, file, ...decodeBlobMetadata(file.metadata) };
     } catch (error) {
       file.close();
       throw error;
@@ -125,14 +143,17 @@ export class BlobStorage {
     if (length === null) return null;
     if (length < this.streamFromFileBytes) {
       const bytes = this.store.get(key);
-      return bytes === null ? null : { size: bytes.length, etag: etagOf(bytes), streamed: false };
+      if (bytes === null) return null;
+      const attributes = decodeBlobMetadata(this.store.getMetadata(key));
+      return { size: bytes.length, etag: etagOf(bytes), streamed: false, ...attributes };
     }
     const file = this.store.openValue(key);
     if (file === null) return null;
     try {
       const cached = this.largeEtags.get(key);
       const known = cached !== undefined && cached.path === file.path && cached.offset === file.offset;
-      return { size: file.length, etag: known ? cached.etag : this.checkLarge(key, file), streamed: true };
+      const etag = known ? cached.etag : this.checkLarge(key, file);
+      return { size: file.length, etag, streamed: true, ...decodeBlobMetadata(file.metadata) };
     } finally {
       file.close();
     }

@@ -4,10 +4,10 @@ import { ETAG_BLOCK_BYTES, EtagHasher } from "./etag.ts";
 
 // A value's record where an OpenValue places it in its segment file (src/engine/record.ts):
 //
-//   recordOffset       offset                        offset + length
-//   | header | key     | value ...                   | crc32 |
-//   <------------ the record's crc32 covers --------->
-//   <--- the etag covers --->
+//   recordOffset                   offset                      offset + length
+//   | header | key | metadata block | value ...                   | crc32 |
+//   <------------------ the record's crc32 covers ---------------->
+//                                   <------ the etag covers ------>
 //
 // One pass, an etag block (a megabyte) at a time, feeds both: the value is read once and never
 // whole in memory.

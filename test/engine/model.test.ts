@@ -1,5 +1,6 @@
 // Model-based property test: random operation sequences against a plain Map, with segments so
-// small that rotation (and automatic compaction) happens every few writes.
+// small that rotation (and automatic compaction) happens every few writes. Half the writes carry
+// metadata, which must follow its value through all of it.
 import { describe, expect, it } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -8,7 +9,7 @@ import { KVStore, type KVStoreOptions, silentLogger } from "../../src/index.ts";
 import { tempDir } from "../helpers.ts";
 
 type Command =
-  | { kind: "set"; key: string; value: Uint8Array }
+  | { kind: "set"; key: string; value: Uint8Array; metadata: Uint8Array | undefined }
   | { kind: "delete"; key: string }
   | { kind: "get"; key: string }
   | { kind: "list"; prefix: string; after: string | undefined; limit: number | undefined }
@@ -21,7 +22,13 @@ const keyArb = fc.constantFrom("a", "b", "c", "a/1", "a/2", "b/ü", "🙂", "lon
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
   {
     weight: 5,
-    arbitrary: fc.record({ kind: fc.constant("set"), key: keyArb, value: fc.uint8Array({ maxLength: 300 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant("set"),
+      key: keyArb,
+      value: fc.uint8Array({ maxLength: 300 }),
+      // Half the writes carry metadata (op 3 records), the others none (op 1).
+      metadata: fc.option(fc.uint8Array({ maxLength: 40 }), { nil: undefined }),
+    }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("delete"), key: keyArb }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("get"), key: keyArb }) },
@@ -69,9 +76,17 @@ function expectedList(
   return limit === undefined ? keys : keys.slice(0, limit);
 }
 
-async function checkEqual(store: KVStore, model: Map<string, Uint8Array>): Promise<void> {
+async function checkEqual(
+  store: KVStore,
+  model: Map<string, Uint8Array>,
+  metadataModel: Map<string, Uint8Array>,
+): Promise<void> {
   expect(store.listKeys()).toEqual(expectedList(model, ""));
-  for (const [key, value] of model) expect(store.get(key)).toEqual(value);
+  for (const [key, value] of model) {
+    expect(store.get(key)).toEqual(value);
+    expect(store.valueLength(key)).toBe(value.length);
+    expect(store.getMetadata(key)).toEqual(metadataModel.get(key) ?? null);
+  }
   expect(store.stats().numKeys).toBe(model.size);
 }
 
@@ -92,13 +107,17 @@ describe("model-based property", () => {
           };
           let store = await KVStore.open(dir, options);
           const model = new Map<string, Uint8Array>();
+          const metadataModel = new Map<string, Uint8Array>();
           const inFlight: Promise<unknown>[] = [];
           try {
             for (const command of commands) {
               switch (command.kind) {
                 case "set": {
-                  const write = store.set(command.key, command.value);
+                  const { metadata } = command;
+                  const write = store.set(command.key, command.value, { metadata });
                   model.set(command.key, command.value);
+                  if (metadata === undefined) metadataModel.delete(command.key);
+                  else metadataModel.set(command.key, metadata);
                   // Either await each write or let several be in flight at once.
                   if (concurrent) inFlight.push(write);
                   else await write;
@@ -106,6 +125,7 @@ describe("model-based property", () => {
                 }
                 case "delete": {
                   const existed = model.delete(command.key);
+                  metadataModel.delete(command.key);
                   const removal = store.delete(command.key);
                   if (concurrent) inFlight.push(removal);
                   else expect(await removal).toBe(existed);
@@ -138,12 +158,12 @@ describe("model-based property", () => {
                 default:
                   throw new Error(`unhandled command ${JSON.stringify(command satisfies never)}`);
               }
-              await checkEqual(store, model);
+              await checkEqual(store, model, metadataModel);
             }
             await Promise.all(inFlight.splice(0));
             await store.close();
             store = await KVStore.open(dir, options);
-            await checkEqual(store, model);
+            await checkEqual(store, model, metadataModel);
           } finally {
             await store.close();
           }

@@ -133,7 +133,7 @@ describe("record codec", () => {
 
   it("rejects reserved op codes and a DELETE that carries a value", () => {
     const record = encode(Op.Set, "key", bytes("v"));
-    record[2] = 3;
+    record[2] = 4;
     expect(parseRecord(record, 0, record.length)).toBe("bad-op");
     record[2] = Op.Delete;
     expect(parseRecord(record, 0, record.length)).toBe("bad-op");

@@ -20,13 +20,20 @@ export interface TestAppOptions extends AppOptions {
   /** Blobs from this size up are served from the segment file; small in tests to exercise it. */
   streamFromFileBytes?: number;
   store?: KVStoreOptions;
+  /** The clock that dates blob writes (Last-Modified). */
+  now?: () => number;
 }
 
 export async function openTestApp(options: TestAppOptions = {}) {
   const dir = scratchDir();
   const store = await KVStore.open(dir, { logger: silentLogger, ...options.store });
   afterThisTest(() => store.close());
-  const storage = new BlobStorage(store, options.volumeId ?? "vol-test", options.streamFromFileBytes);
+  const storage = new BlobStorage(
+    store,
+    options.volumeId ?? "vol-test",
+    options.streamFromFileBytes,
+    options.now,
+  );
   const app = createApp(storage, options);
   const request = (method: string, path: string, init: RequestInit = {}) =>
     app.handle(new Request(`http://localhost${path}`, { method, ...init }));

@@ -175,6 +175,9 @@ describe("the dashboard at /dashboard", () => {
       expect(await page.locator("#value-size").textContent()).toBe("15 bytes");
       expect(await page.locator("#value-etag").textContent()).toBe(head.headers.get("etag") ?? "");
       expect(await page.locator("#value-type").textContent()).toBe(head.headers.get("content-type") ?? "");
+      expect(await page.locator("#value-modified").textContent()).toBe(
+        head.headers.get("last-modified") ?? "",
+      );
 
       await keys.filter({ hasText: "binary" }).click();
       await page.check('input[name="preview"][value="hex"]');

@@ -11,10 +11,13 @@ afterEach(async () => {
   for (const store of opened.splice(0)) await store.close();
 });
 
+/** Every write of these tests happens at this instant. */
+const WRITTEN_AT = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+
 async function openStorage(streamFromFileBytes?: number): Promise<BlobStorage> {
   const store = await KVStore.open(scratchDir(), { logger: silentLogger });
   opened.push(store);
-  return new BlobStorage(store, "vol-unit", streamFromFileBytes);
+  return new BlobStorage(store, "vol-unit", streamFromFileBytes, () => WRITTEN_AT);
 }
 
 function filled(length: number, byte: number): Uint8Array {
@@ -62,15 +65,24 @@ describe("BlobStorage", () => {
     const small = filled(99, 1);
     const large = filled(100, 2);
     await storage.put("small", small);
-    await storage.put("large", large);
+    await storage.put("large", large, "image/png");
 
     const readSmall = storage.read("small");
-    expect(readSmall).toEqual({ size: 99, etag: etagOf(small), bytes: small });
+    expect(readSmall).toEqual({
+      size: 99,
+      etag: etagOf(small),
+      bytes: small,
+      contentType: "application/octet-stream",
+      lastModified: WRITTEN_AT,
+    });
 
     const readLarge = storage.read("large");
     if (readLarge?.file === undefined) throw new Error("expected a file location");
     expect(readLarge.size).toBe(100);
     expect(readLarge.etag).toBe(etagOf(large));
+    expect(readLarge.contentType).toBe("image/png");
+    expect(readLarge.lastModified).toBe(WRITTEN_AT);
+    readLarge.file.close();
     const { path, offset, length } = readLarge.file;
     const onDisk: Uint8Array = readFileSync(path).subarray(offset, offset + length);
     expect(onDisk).toEqual(large);
@@ -99,6 +111,27 @@ describe("BlobStorage", () => {
     const again = filled(64, 9);
     await storage.put("k", again);
     expect(storage.read("k")?.etag).toBe(etagOf(again));
+  });
+
+  it("summary and read give a blob's type and date, and defaults for a blob the library wrote", async () => {
+    const storage = await openStorage(100);
+    await storage.put("typed/small", filled(10, 1), "text/plain; charset=utf-8");
+    await storage.put("typed/large", filled(200, 2), "application/json");
+    await storage.store.set("library", filled(10, 3));
+    await storage.store.set("library-large", filled(200, 4));
+    for (const [key, contentType, lastModified] of [
+      ["typed/small", "text/plain; charset=utf-8", WRITTEN_AT],
+      ["typed/large", "application/json", WRITTEN_AT],
+      ["library", "application/octet-stream", null],
+      ["library-large", "application/octet-stream", null],
+    ] as const) {
+      expect([key, storage.summary(key)]).toMatchObject([key, { contentType, lastModified }]);
+      const blob = storage.read(key);
+      blob?.file?.close();
+      expect([key, blob]).toMatchObject([key, { contentType, lastModified }]);
+    }
+    // The metadata is beside the value, not in it.
+    expect(storage.store.get("typed/small")).toEqual(filled(10, 1));
   });
 
   it("delete answers whether the blob existed", async () => {

@@ -306,6 +306,8 @@ async function showValue(key) {
   $("value-size").textContent = `${size} bytes`;
   $("value-etag").textContent = response.headers.get("etag") ?? "–";
   $("value-type").textContent = contentType || "–";
+  // Absent for keys written through the library rather than over HTTP.
+  $("value-modified").textContent = response.headers.get("last-modified") ?? "–";
   await showPreview(key, size, contentType);
 }
 

@@ -5,6 +5,7 @@ import {
   CorruptionError,
   DiskFullError,
   InvalidKeyError,
+  InvalidValueError,
   StorageFailedError,
   StoreClosedError,
   ValueTooLargeError,
@@ -45,6 +46,7 @@ export function answerFor(code: string | number, error: unknown): ErrorAnswer {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof HttpError) return { status: error.status, message, unexpected: false };
   if (error instanceof InvalidKeyError) return { status: 400, message, unexpected: false };
+  if (error instanceof InvalidValueError) return { status: 400, message, unexpected: false };
   if (error instanceof BackupDestinationError) return { status: 400, message, unexpected: false };
   // Names the client's own destination and the errno, not the store's files.
   if (error instanceof BackupFailedError) return { status: 500, message, unexpected: true };

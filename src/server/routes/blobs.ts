@@ -3,7 +3,9 @@ import type { BlobStorage, BlobSummary, StoredBlob } from "../../volume/blob-sto
 import type { BlobUpload } from "../../volume/blob-upload.ts";
 import { streamValue } from "../../volume/value-stream.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
+import { formatHttpDate } from "../http/http-date.ts";
 import { blobNotFound } from "../http/http-error.ts";
+import { notModifiedSince } from "../http/if-modified-since.ts";
 import { ifNoneMatchHits } from "../http/if-none-match.ts";
 import { ifRangeHolds } from "../http/if-range.ts";
 import { NEXT_AFTER_HEADER, pageOfKeys } from "../http/key-page.ts";
@@ -11,6 +13,7 @@ import { whileConnectionOpen } from "../http/open-connection.ts";
 import { parseRange } from "../http/range.ts";
 import { type BodyLimits, pipeRequestBody } from "../http/request-body.ts";
 import { refuseAnnouncedTrailers } from "../http/trailers.ts";
+import { uploadContentType } from "../http/upload-content-type.ts";
 import { checkWritePreconditions } from "../http/write-preconditions.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
 import {
@@ -37,7 +40,36 @@ const blobHeaders = {
     schema: { type: "string", examples: ['"c49aacf8080fe47f"'] },
   },
   "Content-Length": { schema: { type: "integer" } },
+  "Content-Type": {
+    description: "The Content-Type the blob was stored with; application/octet-stream when it has none",
+    schema: { type: "string", examples: ["image/png"] },
+  },
+  "Last-Modified": {
+    description: "When the blob was stored (absent for blobs written through the library, not over HTTP)",
+    schema: { type: "string", examples: ["Wed, 25 Nov 2026 16:00:00 GMT"] },
+  },
 } as const;
+
+const notModifiedHeaders = { ETag: blobHeaders.ETag, "Last-Modified": blobHeaders["Last-Modified"] } as const;
+
+const readConditions = [
+  {
+    name: "If-None-Match",
+    in: "header",
+    required: false,
+    description: "304 when the blob's ETag is one of these (weak comparison), or `*`.",
+    schema: { type: "string", examples: ['"c49aacf8080fe47f"'] },
+  },
+  {
+    name: "If-Modified-Since",
+    in: "header",
+    required: false,
+    description:
+      "304 when the blob was not modified after this HTTP date. Ignored when If-None-Match is present, " +
+      "when the date is invalid, and for blobs without Last-Modified.",
+    schema: { type: "string", examples: ["Wed, 25 Nov 2026 16:00:00 GMT"] },
+  },
+] as const;
 
 const writeConditions = [
   {
@@ -72,6 +104,7 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
     const key = blobKeyFromUrl(request.url);
     storage.checkKey(key);
     refuseAnnouncedTrailers(request);
+    const contentType = uploadContentType(request);
     const upload = await receiveUpload(storage, key, request, bodyLimits);
     try {
       await whileConnectionOpen(request);
@@ -79,7 +112,7 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
       if (hasWritePreconditions(request)) {
         checkWritePreconditions(request.headers, storage.summary(key)?.etag ?? null);
       }
-      const { meta, etag } = await storage.commitUpload(upload);
+      const { meta, etag } = await storage.commitUpload(upload, contentType);
       metrics.blobBytesReceived.inc({}, meta.size);
       return new Response(JSON.stringify(meta), {
         status: 201,
@@ -93,9 +126,7 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
 
   const getBlob = ({ request }: { request: Request }) => {
     // A 304 sends no bytes: a large blob's cached etag decides it without reading the blob.
-    const notModified = request.headers.has("if-none-match")
-      ? conditionalAnswer(request, summarize(request))
-      : null;
+    const notModified = hasReadConditions(request) ? conditionalAnswer(request, summarize(request)) : null;
     return notModified ?? rangedAnswer(request, readBlob(request), metrics);
   };
 
@@ -127,7 +158,9 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
     summary: `Store a blob (${method})`,
     description:
       "Stores the raw request body under the key, replacing any previous blob. Answers once the " +
-      "write is durable. Any Content-Type is accepted; the body is stored as is. 507 when the disk is " +
+      "write is durable. The body is stored as is, with its Content-Type (a media type such as " +
+      "`text/plain; charset=utf-8`, at most 256 characters; application/octet-stream when absent; 400 when " +
+      "malformed) and the time of the write, which reads return as Content-Type and Last-Modified. 507 when the disk is " +
       "full (nothing stored; delete blobs and compact), 503 once a disk failure stopped the store's writes. " +
       "`If-Match` and `If-None-Match` (`*`: create only) are checked and the write applied atomically; " +
       "412 when they do not hold. 503 with `Retry-After` when the uploads in flight would hold more than " +
@@ -191,7 +224,8 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
           tags: ["blobs"],
           summary: "Read a blob",
           description:
-            "The blob's bytes, as application/octet-stream. Supports `If-None-Match` (304) and a single " +
+            "The blob's bytes, with the Content-Type it was stored with (application/octet-stream when " +
+            "none) and Last-Modified. Supports `If-None-Match` and `If-Modified-Since` (304) and a single " +
             "`Range` (206, or 416 when it starts past the end), applied only if `If-Range`, when given, " +
             "is the current ETag (otherwise 200 with the whole blob). Large blobs are streamed from disk.",
           parameters: [
@@ -201,7 +235,7 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
               required: false,
               schema: { type: "string", examples: ["bytes=0-99"] },
             },
-            { name: "If-None-Match", in: "header", required: false, schema: { type: "string" } },
+            ...readConditions,
             { name: "If-Range", in: "header", required: false, schema: { type: "string" } },
           ],
           responses: {
@@ -211,7 +245,10 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
               headers: blobHeaders,
               content: binaryContent,
             },
-            304: { description: "The blob matches If-None-Match" },
+            304: {
+              description: "The blob matches If-None-Match, or was not modified since If-Modified-Since",
+              headers: notModifiedHeaders,
+            },
             400: { description: "Bad key", content: errorContent },
             404: { description: "No blob under this key", content: errorContent },
             416: { description: "The range starts past the end of the blob", content: errorContent },
@@ -224,11 +261,15 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
           tags: ["blobs"],
           summary: "Blob headers",
           description:
-            "The headers a GET would send (ETag, Content-Length), without reading or sending the bytes; " +
-            "`Range` does not apply.",
+            "The headers a GET would send (ETag, Content-Length, Content-Type, Last-Modified), without " +
+            "reading or sending the bytes; `Range` does not apply.",
+          parameters: [...readConditions],
           responses: {
             200: { description: "The blob exists", headers: blobHeaders },
-            304: { description: "The blob matches If-None-Match" },
+            304: {
+              description: "The blob matches If-None-Match, or was not modified since If-Modified-Since",
+              headers: notModifiedHeaders,
+            },
             400: { description: "Bad key" },
             404: { description: "No blob under this key" },
           },
@@ -292,10 +333,7 @@ async function receiveUpload(
  */
 export function blobHeadAnswer(storage: BlobStorage, request: Request): Response {
   const blob = summaryOf(storage, request);
-  return (
-    conditionalAnswer(request, blob) ??
-    new Response(null, { headers: contentHeaders(blob.etag, blob.streamed, blob.size) })
-  );
+  return conditionalAnswer(request, blob) ?? new Response(null, { headers: contentHeaders(blob, blob.size) });
 }
 
 function summaryOf(storage: BlobStorage, request: Request): BlobSummary {
@@ -304,14 +342,17 @@ function summaryOf(storage: BlobStorage, request: Request): BlobSummary {
   return blob;
 }
 
-function contentHeaders(etag: string, streamed: boolean, length: number): Record<string, string> {
+/** The headers of `length` bytes of `blob` (all of it, or a range: the type is the blob's). */
+function contentHeaders(blob: BlobSummary | StoredBlob, length: number): Record<string, string> {
   const headers: Record<string, string> = {
-    "content-type": "application/octet-stream",
+    "content-type": blob.contentType,
     "content-length": String(length),
-    etag: `"${etag}"`,
+    etag: `"${blob.etag}"`,
     "accept-ranges": "bytes",
   };
+  if (blob.lastModified !== null) headers["last-modified"] = formatHttpDate(blob.lastModified);
   // Bun names a file response after the file; a segment's name means nothing to a client.
+  const streamed = "streamed" in blob ? blob.streamed : blob.file !== undefined;
   if (streamed) headers["content-disposition"] = "inline";
   return headers;
 }
@@ -321,10 +362,25 @@ function hasWritePreconditions(request: Request): boolean {
   return request.headers.has("if-match") || request.headers.has("if-none-match");
 }
 
-/** 304 when the client already holds this version of the blob. */
+/** Whether a read is conditional: only then is the 304 decided before the blob is read. */
+function hasReadConditions(request: Request): boolean {
+  return request.headers.has("if-none-match") || request.headers.has("if-modified-since");
+}
+
+/**
+ * 304 when the client already holds this version of the blob: If-None-Match decides when
+ * present, else If-Modified-Since (RFC 9110, section 13.2.2).
+ */
 function conditionalAnswer(request: Request, blob: BlobSummary): Response | null {
-  if (!ifNoneMatchHits(request.headers.get("if-none-match"), blob.etag)) return null;
-  return new Response(null, { status: 304, headers: { etag: `"${blob.etag}"` } });
+  const ifNoneMatch = request.headers.get("if-none-match");
+  const current =
+    ifNoneMatch !== null
+      ? ifNoneMatchHits(ifNoneMatch, blob.etag)
+      : notModifiedSince(request.headers.get("if-modified-since"), blob.lastModified);
+  if (!current) return null;
+  const headers: Record<string, string> = { etag: `"${blob.etag}"` };
+  if (blob.lastModified !== null) headers["last-modified"] = formatHttpDate(blob.lastModified);
+  return new Response(null, { status: 304, headers });
 }
 
 /** The blob, or the single range of it that the request asks for. */
@@ -340,12 +396,10 @@ function rangedAnswer(request: Request, blob: StoredBlob, metrics: ServerMetrics
   }
   if (range.kind === "whole") {
     metrics.blobBytesSent.inc({}, blob.size);
-    return new Response(bodyOf(blob, 0, blob.size), {
-      headers: contentHeaders(blob.etag, blob.file !== undefined, blob.size),
-    });
+    return new Response(bodyOf(blob, 0, blob.size), { headers: contentHeaders(blob, blob.size) });
   }
   const { start, end } = range;
-  const headers = contentHeaders(blob.etag, blob.file !== undefined, end + 1 - start);
+  const headers = contentHeaders(blob, end + 1 - start);
   headers["content-range"] = `bytes ${start}-${end}/${blob.size}`;
   metrics.blobBytesSent.inc({}, end + 1 - start);
   return new Response(bodyOf(blob, start, end + 1), { status: 206, headers });
