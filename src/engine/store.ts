@@ -259,13 +259,15 @@ export class KVStore {
   private commitStaged(staged: StagedValue, options: CommitOptions): Promise<void> {
     try {
       this.assertWritable();
-      this.space.assertRoomForValues();
       const { key } = staged;
       const keyBytes = this.checkKey(key);
       const metadata = checkMetadata(options.metadata);
-      // The file must end where the record starts, and a failure of the flush is seen before.
+      // The file must end where the record starts, and a failure of the flush is seen before:
+      // a flush that found the disk full gave the space reserve to deletes and compaction, so
+      // the room for values is checked after it, not before.
       this.committer.flushNow();
       this.failure.assertWritable();
+      this.space.assertRoomForValues();
       const metaBytes = metadataBlockBytes(metadata);
       const length = recordLength(keyBytes, staged.size, metaBytes);
       this.makeRoomFor(length);

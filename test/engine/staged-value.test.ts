@@ -214,6 +214,25 @@ describe("a staged value under disk faults", () => {
     expect(await reopened(dir, ["k"])).toEqual([hex(Buffer.from("old"))]);
   });
 
+  it("a commit whose flush of earlier writes finds the disk full is refused too: the reserve is not spent on it", async () => {
+    const { dir, fs, store } = await openStore();
+    await store.set("k", "old");
+    const staged = store.stageValue("k");
+    appendInPieces(staged, seededValue(8, 200_000), 65_536);
+    // A write of the open batch is flushed by the commit and finds the disk full; the disk stays full.
+    const pending = store.set("queued", "q");
+    fs.rule = failing("ENOSPC", (op, path) => op === "write" && isSegment(path));
+    fs.freeSpace = 0;
+    await expect(staged.commit()).rejects.toBeInstanceOf(DiskFullError);
+    await expect(pending).rejects.toBeInstanceOf(DiskFullError);
+    expect(text(store.get("k"))).toBe("old");
+    expect(store.has("queued")).toBe(false);
+    expect(stagingFiles(dir)).toEqual([]);
+    fs.freeSpace = null;
+    await store.close();
+    expect(await reopened(dir, ["k", "queued"])).toEqual([hex(Buffer.from("old")), null]);
+  });
+
   it("a staging file that cannot be read back fails the commit without latching the store", async () => {
     const { dir, fs, store } = await openStore();
     await store.set("k", "old");
