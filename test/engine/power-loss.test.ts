@@ -114,7 +114,12 @@ const sizeArb = fc.oneof(
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 6,
-    arbitrary: fc.record({ kind: fc.constant("set" as const), key: keyArb, size: sizeArb, staged: fc.boolean() }),
+    arbitrary: fc.record({
+      kind: fc.constant("set" as const),
+      key: keyArb,
+      size: sizeArb,
+      staged: fc.boolean(),
+    }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("delete" as const), key: keyArb }) },
   { weight: 1, arbitrary: fc.constant({ kind: "compact" as const }) },
