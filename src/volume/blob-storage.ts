@@ -120,14 +120,14 @@ export class BlobStorage {
     if (length < this.streamFromFileBytes) {
       const bytes = this.store.get(key);
       if (bytes === null) return null;
-      const attributes = decodeBlobMetadata(this.store.getMetadata(key));
+      const attributes = this.attributesOf(this.store.getMetadata(key));
       return { size: bytes.length, etag: etagOf(bytes), bytes, ...attributes };
     }
     const file = this.store.openValue(key);
     if (file === null) return null;
     try {
       const etag = this.checkLarge(key, file);
-      return { size: file.length, etag, file, ...decodeBlobMetadata(file.metadata) };
+      return { size: file.length, etag, file, ...this.attributesOf(file.metadata) };
     } catch (error) {
       file.close();
       throw error;
@@ -144,7 +144,7 @@ export class BlobStorage {
     if (length < this.streamFromFileBytes) {
       const bytes = this.store.get(key);
       if (bytes === null) return null;
-      const attributes = decodeBlobMetadata(this.store.getMetadata(key));
+      const attributes = this.attributesOf(this.store.getMetadata(key));
       return { size: bytes.length, etag: etagOf(bytes), streamed: false, ...attributes };
     }
     const file = this.store.openValue(key);
@@ -153,7 +153,7 @@ export class BlobStorage {
       const cached = this.largeEtags.get(key);
       const known = cached !== undefined && cached.path === file.path && cached.offset === file.offset;
       const etag = known ? cached.etag : this.checkLarge(key, file);
-      return { size: file.length, etag, streamed: true, ...decodeBlobMetadata(file.metadata) };
+      return { size: file.length, etag, streamed: true, ...this.attributesOf(file.metadata) };
     } finally {
       file.close();
     }
@@ -189,6 +189,23 @@ export class BlobStorage {
 
   close(): Promise<void> {
     return this.store.close();
+  }
+
+  /**
+   * What a read answers beside a blob's bytes. Its date is a validator (Last-Modified,
+   * If-Modified-Since) only once the second it names is over by this clock: a client handed
+   * "16:00:00" while that second runs could not tell a rewrite later in the same second from the
+   * version it holds, and would be answered 304 with those old bytes from then on. A date still
+   * ahead of the clock (it was moved back) is left out too: Last-Modified is never later than
+   * the answer (RFC 9110, section 8.8.2.1).
+   */
+  private attributesOf(metadata: Uint8Array | null): BlobAttributes {
+    const attributes = decodeBlobMetadata(metadata);
+    const { lastModified } = attributes;
+    if (lastModified === null || Math.floor(lastModified / 1000) < Math.floor(this.now() / 1000)) {
+      return attributes;
+    }
+    return { ...attributes, lastModified: null };
   }
 
   /** Reads a large blob's record, checking its CRC, and caches its etag. */

@@ -9,6 +9,20 @@ const encode = (text: string) => new TextEncoder().encode(text);
 /** Small blobs are read whole, large ones streamed from their segment file: test both. */
 const bothReadPaths = [undefined, 16];
 
+/**
+ * The app's clock, moved on by a second before reads: a blob's date is sent (and If-Modified-Since
+ * honoured) only once the second of its write is over.
+ */
+function movingClock() {
+  let shift = 0;
+  return {
+    now: () => Date.now() + shift,
+    passSecond: () => {
+      shift += 1000;
+    },
+  };
+}
+
 async function lastModifiedOf(response: Response): Promise<string> {
   const header = response.headers.get("last-modified");
   if (header === null) throw new Error(`no Last-Modified (status ${response.status})`);
@@ -50,13 +64,15 @@ describe("Content-Type of a blob", () => {
   });
 
   it("is kept for a body staged on disk (over one 1 MiB block), with its Last-Modified", async () => {
-    const { request, store } = await openTestApp({ maxBodyBytes: 8 * 1024 * 1024 });
+    const clock = movingClock();
+    const { request, store } = await openTestApp({ maxBodyBytes: 8 * 1024 * 1024, now: clock.now });
     const body = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => i % 251);
     const put = await request("PUT", "/blobs/video/clip.mp4", {
       body,
       headers: { "content-type": "video/mp4" },
     });
     expect(put.status).toBe(201);
+    clock.passSecond();
     const read = await request("GET", "/blobs/video/clip.mp4");
     expect([read.status, read.headers.get("content-type")]).toEqual([200, "video/mp4"]);
     expect(read.headers.get("last-modified")).toMatch(IMF_FIXDATE);
@@ -67,10 +83,12 @@ describe("Content-Type of a blob", () => {
   });
 
   it("is application/octet-stream without one, and for blobs written through the library", async () => {
-    const { request, store } = await openTestApp();
+    const clock = movingClock();
+    const { request, store } = await openTestApp({ now: clock.now });
     // A Uint8Array body gets no Content-Type from Request.
     expect((await request("PUT", "/blobs/untyped", { body: encode("bytes") })).status).toBe(201);
     await store.set("from-library", "written with KVStore.set");
+    clock.passSecond();
     for (const method of ["GET", "HEAD"]) {
       const untyped = await request(method, "/blobs/untyped");
       expect(untyped.headers.get("content-type")).toBe("application/octet-stream");
@@ -89,11 +107,13 @@ describe("Content-Type of a blob", () => {
 
   it("is the whole blob's on a single range, which carries Last-Modified too", async () => {
     for (const streamFromFileBytes of bothReadPaths) {
-      const { request } = await openTestApp({ streamFromFileBytes });
+      const clock = movingClock();
+      const { request } = await openTestApp({ streamFromFileBytes, now: clock.now });
       await request("PUT", "/blobs/a/b", {
         body: encode("0123456789abcdef0123"),
         headers: { "content-type": "text/csv" },
       });
+      clock.passSecond();
       const range = await request("GET", "/blobs/a/b", { headers: { range: "bytes=2-5" } });
       expect(range.status).toBe(206);
       expect(await range.text()).toBe("2345");
@@ -134,10 +154,12 @@ describe("Content-Type of a blob", () => {
 
 describe("Last-Modified", () => {
   it("is the second of the write, as an IMF-fixdate, and reads do not move it", async () => {
-    const { request } = await openTestApp();
+    const clock = movingClock();
+    const { request } = await openTestApp({ now: clock.now });
     const before = Math.floor(Date.now() / 1000) * 1000;
     await request("PUT", "/blobs/k", { body: encode("v1") });
     const after = Date.now();
+    clock.passSecond();
     const header = await lastModifiedOf(await request("HEAD", "/blobs/k"));
     expect(header).toMatch(IMF_FIXDATE);
     const written = Date.parse(header);
@@ -152,11 +174,48 @@ describe("Last-Modified", () => {
     let now = Date.UTC(2026, 10, 25, 16, 0, 0, 999);
     const { request } = await openTestApp({ now: () => now });
     await request("PUT", "/blobs/k", { body: encode("v1") });
+    now += 1;
     expect(await lastModifiedOf(await request("GET", "/blobs/k"))).toBe("Wed, 25 Nov 2026 16:00:00 GMT");
-    now += 90_000;
+    now += 89_999;
     await request("PUT", "/blobs/k", { body: encode("v2") });
+    now += 1_000;
     expect(await lastModifiedOf(await request("HEAD", "/blobs/k"))).toBe("Wed, 25 Nov 2026 16:01:30 GMT");
     const since = { "if-modified-since": "Wed, 25 Nov 2026 16:01:29 GMT" };
+    expect((await request("GET", "/blobs/k", { headers: since })).status).toBe(200);
+  });
+});
+
+describe("Last-Modified within the second of the write", () => {
+  it("is not sent until that second is over, so a rewrite later in it is never answered 304", async () => {
+    const second = Date.UTC(2026, 10, 25, 16, 0, 0);
+    let now = second + 200;
+    const { request } = await openTestApp({ now: () => now });
+    await request("PUT", "/blobs/k", { body: encode("v1") });
+    now = second + 300;
+    // "16:00:00" would name v1 and the v2 written at 16:00:00.700 alike.
+    const early = await request("GET", "/blobs/k");
+    expect(early.headers.get("last-modified")).toBeNull();
+    now = second + 700;
+    await request("PUT", "/blobs/k", { body: encode("v2") });
+    now = second + 5_000;
+    const since = { "if-modified-since": "Wed, 25 Nov 2026 16:00:00 GMT" };
+    const revalidated = await request("GET", "/blobs/k", { headers: since });
+    expect(revalidated.status).toBe(304);
+    expect(revalidated.headers.get("last-modified")).toBe("Wed, 25 Nov 2026 16:00:00 GMT");
+    const read = await request("GET", "/blobs/k");
+    expect(await lastModifiedOf(read)).toBe("Wed, 25 Nov 2026 16:00:00 GMT");
+    expect(await read.text()).toBe("v2");
+  });
+
+  it("is not sent, nor If-Modified-Since honoured, for a write dated after the clock (it moved back)", async () => {
+    const second = Date.UTC(2026, 10, 25, 16, 0, 0);
+    let now = second + 60_000;
+    const { request } = await openTestApp({ now: () => now });
+    await request("PUT", "/blobs/k", { body: encode("v1") });
+    now = second;
+    const head = await request("HEAD", "/blobs/k");
+    expect(head.headers.get("last-modified")).toBeNull();
+    const since = { "if-modified-since": "Wed, 25 Nov 2026 16:05:00 GMT" };
     expect((await request("GET", "/blobs/k", { headers: since })).status).toBe(200);
   });
 });
@@ -164,11 +223,13 @@ describe("Last-Modified", () => {
 describe("If-Modified-Since", () => {
   it("answers 304 with ETag and Last-Modified when not modified since, 200 when modified after", async () => {
     for (const streamFromFileBytes of bothReadPaths) {
-      const { request } = await openTestApp({ streamFromFileBytes });
+      const clock = movingClock();
+      const { request } = await openTestApp({ streamFromFileBytes, now: clock.now });
       await request("PUT", "/blobs/dir/k", {
         body: encode("the current version"),
         headers: { "content-type": "text/plain" },
       });
+      clock.passSecond();
       const current = await request("HEAD", "/blobs/dir/k");
       const lastModified = await lastModifiedOf(current);
       const written = Date.parse(lastModified);
@@ -198,8 +259,10 @@ describe("If-Modified-Since", () => {
   });
 
   it("is ignored beside If-None-Match, for an invalid date, and for a blob without a date", async () => {
-    const { request, store } = await openTestApp();
+    const clock = movingClock();
+    const { request, store } = await openTestApp({ now: clock.now });
     await request("PUT", "/blobs/k", { body: encode("value") });
+    clock.passSecond();
     const head = await request("HEAD", "/blobs/k");
     const lastModified = await lastModifiedOf(head);
     const etag = head.headers.get("etag") ?? "";

@@ -11,13 +11,15 @@ afterEach(async () => {
   for (const store of opened.splice(0)) await store.close();
 });
 
-/** Every write of these tests happens at this instant. */
+/** Every write of these tests happens at this instant (a read's date shows once its second is over). */
 const WRITTEN_AT = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+let now = WRITTEN_AT;
 
 async function openStorage(streamFromFileBytes?: number): Promise<BlobStorage> {
   const store = await KVStore.open(scratchDir(), { logger: silentLogger });
   opened.push(store);
-  return new BlobStorage(store, "vol-unit", streamFromFileBytes, () => WRITTEN_AT);
+  now = WRITTEN_AT;
+  return new BlobStorage(store, "vol-unit", streamFromFileBytes, () => now);
 }
 
 function filled(length: number, byte: number): Uint8Array {
@@ -66,6 +68,7 @@ describe("BlobStorage", () => {
     const large = filled(100, 2);
     await storage.put("small", small);
     await storage.put("large", large, "image/png");
+    now = WRITTEN_AT + 1000;
 
     const readSmall = storage.read("small");
     expect(readSmall).toEqual({
@@ -119,6 +122,7 @@ describe("BlobStorage", () => {
     await storage.put("typed/large", filled(200, 2), "application/json");
     await storage.store.set("library", filled(10, 3));
     await storage.store.set("library-large", filled(200, 4));
+    now = WRITTEN_AT + 1000;
     for (const [key, contentType, lastModified] of [
       ["typed/small", "text/plain; charset=utf-8", WRITTEN_AT],
       ["typed/large", "application/json", WRITTEN_AT],

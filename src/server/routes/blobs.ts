@@ -45,7 +45,8 @@ const blobHeaders = {
     schema: { type: "string", examples: ["image/png"] },
   },
   "Last-Modified": {
-    description: "When the blob was stored (absent for blobs written through the library, not over HTTP)",
+    description:
+      "When the blob was stored, once that second is over (absent for blobs written through the library, not over HTTP)",
     schema: { type: "string", examples: ["Wed, 25 Nov 2026 16:00:00 GMT"] },
   },
 } as const;
