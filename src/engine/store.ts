@@ -262,10 +262,14 @@ export class KVStore {
       const { key } = staged;
       const keyBytes = this.checkKey(key);
       const metadata = checkMetadata(options.metadata);
-      // The file must end where the record starts, and a failure of the flush is seen before:
-      // a flush that found the disk full gave the space reserve to deletes and compaction, so
-      // the room for values is checked after it, not before.
+      // The file must end where the record starts, and a failure of the flush is seen before.
+      // Writes made before this one in its turn of the event loop that fail there fail it too,
+      // as they would a set() that joined their batch: a precondition checked against them
+      // (If-Match, say) no longer holds, and a full disk has just given its space reserve to
+      // deletes and compaction.
+      const before = this.committer.openBatch();
       this.committer.flushNow();
+      if (before !== null && before.failure !== null) throw before.failure;
       this.failure.assertWritable();
       this.space.assertRoomForValues();
       const metaBytes = metadataBlockBytes(metadata);

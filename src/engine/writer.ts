@@ -19,6 +19,8 @@ export class WriteBatch {
   readonly sizesBefore: number[] = [];
   /** Pairs of key and the location it had before this batch changed it (undefined: absent). */
   readonly undo: (string | Location | undefined)[] = [];
+  /** What the batch's callers were told once it failed; null while it has not. */
+  failure: unknown = null;
 
   constructor() {
     this.promise = new Promise<void>((resolve, reject) => {
@@ -273,6 +275,7 @@ export class GroupCommitter {
       this.logger.error(`write failed, ${batch.undo.length / 2} writes undone: ${describeCause(error)}`);
     }
     const reported = latched ?? (isDiskFull(error) ? this.diskFull(error) : error);
+    batch.failure = reported;
     batch.reject(reported);
     return reported;
   }

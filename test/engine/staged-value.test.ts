@@ -233,6 +233,25 @@ describe("a staged value under disk faults", () => {
     expect(await reopened(dir, ["k", "queued"])).toEqual([hex(Buffer.from("old")), null]);
   });
 
+  it("a commit fails with the writes before it in its tick when their flush fails, as a set() joining them would", async () => {
+    const { dir, fs, store } = await openStore();
+    await store.set("k", "v1");
+    const staged = store.stageValue("k");
+    appendInPieces(staged, seededValue(9, 200_000), 65_536);
+    // A writer checks a precondition against "v2" (If-Match, say), then commits in the same tick:
+    // the flush of "v2" fails, for a moment only (the disk has room again at once).
+    const pending = store.set("k", "v2");
+    fs.rule = failing("ENOSPC", (op, path) => op === "write" && isSegment(path));
+    const committed = staged.commit();
+    await expect(pending).rejects.toBeInstanceOf(DiskFullError);
+    await expect(committed).rejects.toBeInstanceOf(DiskFullError);
+    expect(text(store.get("k"))).toBe("v1");
+    expect(stagingFiles(dir)).toEqual([]);
+    await store.set("after", "ok");
+    await store.close();
+    expect(await reopened(dir, ["k", "after"])).toEqual([hex(Buffer.from("v1")), hex(Buffer.from("ok"))]);
+  });
+
   it("a staging file that cannot be read back fails the commit without latching the store", async () => {
     const { dir, fs, store } = await openStore();
     await store.set("k", "old");
