@@ -1,5 +1,6 @@
 import { InvalidOptionError } from "./errors.ts";
 import { type FileSystem, realFileSystem } from "./file-system.ts";
+import { MAX_METADATA_BYTES, META_LENGTH_BYTES, RECORD_OVERHEAD } from "./record.ts";
 
 /**
  * When a write's promise resolves:
@@ -78,6 +79,15 @@ export const MiB = 1024 * 1024;
 const KEY_BYTES_HARD_LIMIT = 65_535;
 /** Offsets are kept as 32-bit values in the snapshot, so a segment cannot outgrow 4 GiB. */
 const SEGMENT_BYTES_HARD_LIMIT = 2 ** 32 - 1;
+/**
+ * The largest value whose record, with the longest key and the largest metadata block, still
+ * fits one segment: its length is a 32-bit value in the index snapshot too.
+ */
+const VALUE_BYTES_HARD_LIMIT =
+  SEGMENT_BYTES_HARD_LIMIT -
+  RECORD_OVERHEAD -
+  KEY_BYTES_HARD_LIMIT -
+  (META_LENGTH_BYTES + MAX_METADATA_BYTES);
 
 export const consoleLogger: Logger = {
   debug: () => {},
@@ -123,12 +133,7 @@ export function resolveOptions(options: KVStoreOptions = {}): ResolvedOptions {
   requireInteger("syncIntervalMs", resolved.syncIntervalMs, 1, 3_600_000);
   requireInteger("maxSegmentBytes", resolved.maxSegmentBytes, 1024, SEGMENT_BYTES_HARD_LIMIT);
   requireInteger("maxKeyBytes", resolved.maxKeyBytes, 1, KEY_BYTES_HARD_LIMIT);
-  requireInteger(
-    "maxValueBytes",
-    resolved.maxValueBytes,
-    0,
-    SEGMENT_BYTES_HARD_LIMIT - 2 * KEY_BYTES_HARD_LIMIT,
-  );
+  requireInteger("maxValueBytes", resolved.maxValueBytes, 0, VALUE_BYTES_HARD_LIMIT);
   requireInteger("compactionThreshold", resolved.compactionThreshold, 1, 1_000_000);
   if (!(resolved.compactionDeadRatio > 0 && resolved.compactionDeadRatio <= 1)) {
     throw new InvalidOptionError(

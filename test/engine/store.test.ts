@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { readdirSync } from "node:fs";
+import { recordLength } from "../../src/engine/record.ts";
 import {
   InvalidKeyError,
   InvalidOptionError,
@@ -270,5 +271,16 @@ describe("errors", () => {
       InvalidOptionError,
     );
     await expect(open(tempDir(), { maxKeyBytes: 70_000 })).rejects.toThrow("maxKeyBytes must be an integer");
+  });
+
+  it("caps maxValueBytes so that a record of the longest key and metadata still has a 32-bit length", async () => {
+    // Header and CRC, a 65,535-byte key, a metadata block of 2 + 65,535 bytes, then the value.
+    const largest = 2 ** 32 - 1 - 15 - 65_535 - (2 + 65_535);
+    expect(recordLength(65_535, largest, 2 + 65_535)).toBe(2 ** 32 - 1);
+    await expect(open(tempDir(), { maxValueBytes: largest + 1 })).rejects.toThrow(
+      "maxValueBytes must be an integer",
+    );
+    const store = await open(tempDir(), { maxValueBytes: largest });
+    await store.close();
   });
 });
