@@ -105,6 +105,24 @@ describe("Content-Type of a blob", () => {
     expect(store.get("untyped")).toEqual(encode("bytes"));
   });
 
+  it("never runs as a page of this origin: an HTML or SVG blob is sandboxed, and never sniffed", async () => {
+    for (const streamFromFileBytes of bothReadPaths) {
+      const { request } = await openTestApp({ streamFromFileBytes });
+      const page = encode("<script>fetch('/admin/compact', { method: 'POST' })</script>");
+      await request("PUT", "/blobs/page.html", { body: page, headers: { "content-type": "text/html" } });
+      for (const [method, headers] of [
+        ["GET", {}],
+        ["HEAD", {}],
+        ["GET", { range: "bytes=0-3" }],
+      ] as const) {
+        const read = await request(method, "/blobs/page.html", { headers });
+        expect([streamFromFileBytes, method, read.status < 300]).toEqual([streamFromFileBytes, method, true]);
+        expect(read.headers.get("content-security-policy")).toBe("sandbox");
+        expect(read.headers.get("x-content-type-options")).toBe("nosniff");
+      }
+    }
+  });
+
   it("is the whole blob's on a single range, which carries Last-Modified too", async () => {
     for (const streamFromFileBytes of bothReadPaths) {
       const clock = movingClock();

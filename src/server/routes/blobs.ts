@@ -350,6 +350,10 @@ function contentHeaders(blob: BlobSummary | StoredBlob, length: number): Record<
     "content-length": String(length),
     etag: `"${blob.etag}"`,
     "accept-ranges": "bytes",
+    // A blob's type is whatever its uploader said: a text/html or SVG blob must not run as a page
+    // of this origin (where the dashboard lives), nor may a browser guess a type from the bytes.
+    "content-security-policy": "sandbox",
+    "x-content-type-options": "nosniff",
   };
   if (blob.lastModified !== null) headers["last-modified"] = formatHttpDate(blob.lastModified);
   // Bun names a file response after the file; a segment's name means nothing to a client.
