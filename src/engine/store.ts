@@ -13,7 +13,7 @@ import {
   StoreClosedError,
   ValueTooLargeError,
 } from "./errors.ts";
-import { isDiskFull } from "./file-system.ts";
+import { isDiskFull, realFileSystem } from "./file-system.ts";
 import type { KeyDir, ListOptions, Location } from "./keydir.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -719,7 +719,8 @@ export class KVStore {
     this.counters.lastCompactionLiveRecords = result.liveRecords;
     this.options.logger.info(
       `compacted ${result.inputs} segments into ${result.outputs}: ${result.liveRecords} live records, ` +
-        `${result.bytesBefore - result.bytesAfter} bytes reclaimed in ${this.counters.lastCompactionMs.toFixed(0)} ms`,
+        `${result.bytesBefore - result.bytesAfter} bytes reclaimed in ${this.counters.lastCompactionMs.toFixed(0)} ms ` +
+        `(copied on the ${result.copiedIn})`,
     );
     // The old snapshot names the deleted segments; replace it (close saves its own). The
     // compaction is done either way: without a new snapshot the next open replays every segment.
@@ -777,6 +778,8 @@ export class KVStore {
       firstOutputId,
       lastOutputId,
       maxSegmentBytes: this.options.maxSegmentBytes,
+      // A Worker can only use the real file system: another one (a test's) stays on this thread.
+      copyInWorker: this.options.compactionWorker && this.options.fileSystem === realFileSystem,
       logger: this.options.logger,
       faults: this.options.faultInjector,
       failure: this.failure,

@@ -1,0 +1,92 @@
+import { compactionWorkerUrl } from "../compaction-worker-url.ts";
+import type { CopyJob, CopyResult } from "./compaction-copy.ts";
+import {
+  CONTROL_SLOTS,
+  FAULT_PASSED,
+  FAULT_REPLY,
+  FAULT_THROWN,
+  reviveError,
+  STOP,
+  type StartMessage,
+  type WorkerMessage,
+} from "./compaction-worker-protocol.ts";
+import type { FaultInjector } from "./options.ts";
+
+// Runs compaction's copy phase (compaction-copy.ts) in a Worker, so that its reads, CRC checks
+// and writes leave the main thread free for reads and writes. One Worker per compaction: it is
+// terminated when the copy ends, however it ends.
+//
+// The Worker is an entry point of its own: `bun build --compile` must be given
+// src/engine/compaction-worker.ts besides src/main.ts (package.json "build"), and
+// src/compaction-worker-url.ts says why its URL is found from there.
+
+/** How often the main thread checks whether the compaction must stop (the store closing). */
+const STOP_POLL_MS = 5;
+
+export interface WorkerCopyHooks {
+  faults: FaultInjector | null;
+  reportError(message: string): void;
+  stopRequested(): boolean;
+}
+
+/**
+ * Copies `job` in a new Worker; resolves null if stopped (after the Worker deleted its temp
+ * files), rejects with the copy's first error. The job's typed arrays move to the Worker.
+ */
+export function copyInWorker(job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
+  const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
+  const worker = new Worker(compactionWorkerUrl);
+  return new Promise((resolve, reject) => {
+    // The fault injector's own error, rethrown as it was (a test may check its identity).
+    let injected: { error: unknown } | null = null;
+    const stopPoll = setInterval(() => {
+      if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
+    }, STOP_POLL_MS);
+    const end = () => {
+      clearInterval(stopPoll);
+      worker.terminate();
+    };
+    worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+      const message = event.data;
+      switch (message.type) {
+        case "fault": {
+          let reply = FAULT_PASSED;
+          try {
+            hooks.faults?.(message.point);
+          } catch (error) {
+            injected ??= { error };
+            reply = FAULT_THROWN;
+          }
+          Atomics.store(control, FAULT_REPLY, reply);
+          Atomics.notify(control, FAULT_REPLY);
+          break;
+        }
+        case "error-report":
+          hooks.reportError(message.message);
+          break;
+        case "done":
+          end();
+          resolve(message.result);
+          break;
+        case "stopped":
+          end();
+          resolve(null);
+          break;
+        case "failed":
+          end();
+          reject(message.error.injected && injected !== null ? injected.error : reviveError(message.error));
+          break;
+      }
+    };
+    worker.onerror = (event) => {
+      // Only a bug gets here (the copy catches its errors); its temp files, if any, are left
+      // for the next open to delete.
+      end();
+      reject(new Error(`the compaction worker failed: ${event.message}`));
+    };
+    const start: StartMessage = { job, control, faults: hooks.faults !== null };
+    worker.postMessage(start, {
+      transfer: [job.inputIndexes.buffer, job.offsets.buffer, job.lengths.buffer],
+    });
+  });
+}
