@@ -83,15 +83,17 @@ export async function copyRecords(job: CopyJob, hooks: CopyHooks): Promise<CopyR
       } else {
         outputIndexes[i] = DAMAGED;
       }
-      // Lets the thread's event loop run: in-thread reads and writes, and in both cases the
-      // completions of background fdatasyncs (so that the next one can start).
-      if ((i & 255) === 255 && Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
-        await nextTurn();
+      if ((i & 255) === 255) {
         if (hooks.stopRequested()) {
           await writer.discard();
           return null;
         }
-        sliceStart = Bun.nanoseconds();
+        // Lets the thread's event loop run: in-thread reads and writes, and in both cases the
+        // completions of background fdatasyncs (so that the next one can start).
+        if (Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
+          await nextTurn();
+          sliceStart = Bun.nanoseconds();
+        }
       }
     }
     await writer.finish();

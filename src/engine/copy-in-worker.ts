@@ -57,6 +57,8 @@ export function copyInWorker(job: CopyJob, hooks: WorkerCopyHooks): Promise<Copy
             injected ??= { error };
             reply = FAULT_THROWN;
           }
+          // The injector may have closed the store: the Worker sees it on its next check.
+          if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
           Atomics.store(control, FAULT_REPLY, reply);
           Atomics.notify(control, FAULT_REPLY);
           break;
