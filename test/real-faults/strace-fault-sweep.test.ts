@@ -6,7 +6,8 @@
 //
 // `when` counts calls after start-up: on a fresh data directory the server makes no fdatasync,
 // pwrite64, ftruncate or unlink on a segment file before it listens, and one fsync (of the
-// directory, at open). Each outcome also checks that the fault landed during the load.
+// directory, at open). Each outcome also checks that the fault landed during the load. The
+// writes and fdatasyncs of compaction outputs run on the compaction Worker's thread.
 import { afterEach, beforeAll, beforeEach, expect, it } from "bun:test";
 import { existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
@@ -41,6 +42,9 @@ interface SweepCase {
  */
 const segmentFiles = (dataDir: string) =>
   Array.from({ length: 64 }, (_, i) => join(dataDir, segmentFileName(i + 1)));
+
+/** The temp files of compaction outputs, which the compaction Worker writes and fdatasyncs. */
+const compactionOutputs = (dataDir: string) => segmentFiles(dataDir).map((path) => `${path}.compacting`);
 
 /** Small segments, so that the load starts new ones (each fsyncs the directory). */
 const smallSegments = ["--segment-mb", "0.25"];
@@ -117,6 +121,19 @@ const cases: SweepCase[] = [
     injections: [{ syscall: "openat", errno: "EMFILE", when: "1+" }],
     only: (dataDir) => [join(dataDir, "index.snapshot.tmp")],
     outcome: failsAdminOnly({ compact: 200, snapshot: 500 }),
+  },
+  {
+    // On the compaction Worker's thread: the error fails every compaction, not the store.
+    name: "fdatasync of a compaction output fails with EIO every time",
+    injections: [{ syscall: "fdatasync", errno: "EIO", when: "1+" }],
+    only: compactionOutputs,
+    outcome: failsAdminOnly({ compact: 500, snapshot: 200 }),
+  },
+  {
+    name: "pwrite64 to a compaction output fails with ENOSPC every time",
+    injections: [{ syscall: "pwrite64", errno: "ENOSPC", when: "1+" }],
+    only: compactionOutputs,
+    outcome: failsAdminOnly({ compact: 507, snapshot: 200 }),
   },
   {
     name: "rename fails with EIO every time (compaction outputs, snapshots)",
