@@ -69,10 +69,16 @@ export async function copyRecords(job: CopyJob, hooks: CopyHooks): Promise<CopyR
   const outputIndexes = new Int32Array(job.count);
   const outputOffsets = new Uint32Array(job.count);
   try {
-    const inputs = job.inputPaths.map((path) => hooks.fs.map(path));
+    // Mapped when first needed: an input without live records may be empty, which mmap refuses.
+    const inputs: (Uint8Array | undefined)[] = [];
     let sliceStart = Bun.nanoseconds();
     for (let i = 0; i < job.count; i++) {
-      const input = inputs[job.inputIndexes[i] as number] as Uint8Array;
+      const inputIndex = job.inputIndexes[i] as number;
+      let input = inputs[inputIndex];
+      if (input === undefined) {
+        input = hooks.fs.map(job.inputPaths[inputIndex] as string);
+        inputs[inputIndex] = input;
+      }
       const offset = job.offsets[i] as number;
       const record = input.subarray(offset, offset + (job.lengths[i] as number));
       // A record damaged since open is not copied; compaction's dropUncopiedKeys reports its key.

@@ -12,7 +12,7 @@ import {
 import { realFileSystem } from "./file-system.ts";
 
 // Entry point of the Worker that runs compaction's copy phase off the main thread (see
-// copy-in-worker.ts). It uses the real file system: a test's FileSystem object cannot cross
+// copy-in-worker.ts), one copy job per message. It uses the real file system: a test's FileSystem object cannot cross
 // threads, so a store with another one copies on the main thread.
 
 declare const self: Worker;

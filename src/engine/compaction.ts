@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { type CopyJob, type CopyResult, copyRecords, DAMAGED, removeTempFiles } from "./compaction-copy.ts";
-import { copyInWorker } from "./copy-in-worker.ts";
+import type { CopyWorker } from "./copy-in-worker.ts";
 import type { FileSystem } from "./file-system.ts";
 import type { KeyDir, Location } from "./keydir.ts";
 import type { FaultInjector, Logger } from "./options.ts";
@@ -47,8 +47,9 @@ export interface CompactionPlan {
   firstOutputId: number;
   lastOutputId: number;
   maxSegmentBytes: number;
-  /** Copy in a Worker (with the real file system, whatever `fs` is) rather than on this thread. */
-  copyInWorker: boolean;
+  /** Where to copy: in this Worker (with the real file system, whatever `fs` is), or on this
+   * thread when null. */
+  copyWorker: CopyWorker | null;
   logger: Logger;
   faults: FaultInjector | null;
   /** Latched when a failed step cannot be undone (copies that would outlive tombstones). */
@@ -94,7 +95,7 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     bytesBefore: plan.inputs.reduce((sum, s) => sum + s.size, 0),
     bytesAfter: 0,
     aborted: false,
-    copiedIn: plan.copyInWorker ? "worker thread" : "main thread",
+    copiedIn: plan.copyWorker !== null ? "worker thread" : "main thread",
   };
   const live = await collectLiveRecords(plan);
   const copied = plan.aborted() ? null : await copy(plan, live.job);
@@ -286,8 +287,8 @@ function grown(array: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
 /** Step 2: copies the records of `job` in a Worker or on this thread; null if stopped. */
 function copy(plan: CompactionPlan, job: CopyJob): Promise<CopyResult | null> {
   const reportError = (message: string) => plan.logger.error(message);
-  if (plan.copyInWorker) {
-    return copyInWorker(job, { faults: plan.faults, reportError, stopRequested: plan.aborted });
+  if (plan.copyWorker !== null) {
+    return plan.copyWorker.copy(job, { faults: plan.faults, reportError, stopRequested: plan.aborted });
   }
   return copyRecords(job, { fs: plan.fs, faults: plan.faults, reportError, stopRequested: plan.aborted });
 }

@@ -13,8 +13,7 @@ import {
 import type { FaultInjector } from "./options.ts";
 
 // Runs compaction's copy phase (compaction-copy.ts) in a Worker, so that its reads, CRC checks
-// and writes leave the main thread free for reads and writes. One Worker per compaction: it is
-// terminated when the copy ends, however it ends.
+// and writes leave the main thread free for reads and writes.
 //
 // The Worker is an entry point of its own: `bun build --compile` must be given
 // src/engine/compaction-worker.ts besides src/main.ts (package.json "build"), and
@@ -30,65 +29,90 @@ export interface WorkerCopyHooks {
 }
 
 /**
- * Copies `job` in a new Worker; resolves null if stopped (after the Worker deleted its temp
- * files), rejects with the copy's first error. The job's typed arrays move to the Worker.
+ * A store's compaction Worker, started at its first copy and kept for the next ones (starting
+ * a thread and loading its modules costs tens of ms, as much as a small compaction). It does
+ * not keep the process alive between copies. It is terminated when a copy is stopped and by
+ * `terminate()` (the store's close); a later copy starts a new one.
  */
-export function copyInWorker(job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
-  const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
-  const worker = new Worker(compactionWorkerUrl);
-  return new Promise((resolve, reject) => {
-    // The fault injector's own error, rethrown as it was (a test may check its identity).
-    let injected: { error: unknown } | null = null;
-    const stopPoll = setInterval(() => {
-      if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
-    }, STOP_POLL_MS);
-    const end = () => {
-      clearInterval(stopPoll);
-      worker.terminate();
-    };
-    worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
-      const message = event.data;
-      switch (message.type) {
-        case "fault": {
-          let reply = FAULT_PASSED;
-          try {
-            hooks.faults?.(message.point);
-          } catch (error) {
-            injected ??= { error };
-            reply = FAULT_THROWN;
+export class CopyWorker {
+  private worker: Worker | null = null;
+
+  /**
+   * Copies `job`; resolves null if stopped (after the Worker deleted its temp files), rejects
+   * with the copy's first error. The job's typed arrays move to the Worker. One copy at a time.
+   */
+  copy(job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
+    const worker = this.started();
+    worker.ref();
+    const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
+    return new Promise((resolve, reject) => {
+      // The fault injector's own error, rethrown as it was (a test may check its identity).
+      let injected: { error: unknown } | null = null;
+      const stopPoll = setInterval(() => {
+        if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
+      }, STOP_POLL_MS);
+      const end = (keepWorker: boolean) => {
+        clearInterval(stopPoll);
+        worker.onmessage = null;
+        worker.onerror = null;
+        if (keepWorker) worker.unref();
+        else this.terminate();
+      };
+      worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+        const message = event.data;
+        switch (message.type) {
+          case "fault": {
+            let reply = FAULT_PASSED;
+            try {
+              hooks.faults?.(message.point);
+            } catch (error) {
+              injected ??= { error };
+              reply = FAULT_THROWN;
+            }
+            // The injector may have closed the store: the Worker sees it on its next check.
+            if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
+            Atomics.store(control, FAULT_REPLY, reply);
+            Atomics.notify(control, FAULT_REPLY);
+            break;
           }
-          // The injector may have closed the store: the Worker sees it on its next check.
-          if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
-          Atomics.store(control, FAULT_REPLY, reply);
-          Atomics.notify(control, FAULT_REPLY);
-          break;
+          case "error-report":
+            hooks.reportError(message.message);
+            break;
+          case "done":
+            end(true);
+            resolve(message.result);
+            break;
+          case "stopped":
+            end(false);
+            resolve(null);
+            break;
+          case "failed":
+            end(true);
+            reject(message.error.injected && injected !== null ? injected.error : reviveError(message.error));
+            break;
         }
-        case "error-report":
-          hooks.reportError(message.message);
-          break;
-        case "done":
-          end();
-          resolve(message.result);
-          break;
-        case "stopped":
-          end();
-          resolve(null);
-          break;
-        case "failed":
-          end();
-          reject(message.error.injected && injected !== null ? injected.error : reviveError(message.error));
-          break;
-      }
-    };
-    worker.onerror = (event) => {
-      // Only a bug gets here (the copy catches its errors); its temp files, if any, are left
-      // for the next open to delete.
-      end();
-      reject(new Error(`the compaction worker failed: ${event.message}`));
-    };
-    const start: StartMessage = { job, control, faults: hooks.faults !== null };
-    worker.postMessage(start, {
-      transfer: [job.inputIndexes.buffer, job.offsets.buffer, job.lengths.buffer],
+      };
+      worker.onerror = (event) => {
+        // Only a bug or a Worker that cannot load gets here (the copy catches its errors); its
+        // temp files, if any, are left for the next open to delete.
+        end(false);
+        reject(new Error(`the compaction worker failed: ${event.message}`));
+      };
+      const start: StartMessage = { job, control, faults: hooks.faults !== null };
+      worker.postMessage(start, {
+        transfer: [job.inputIndexes.buffer, job.offsets.buffer, job.lengths.buffer],
+      });
     });
-  });
+  }
+
+  /** Ends the Worker, if one is running; the next copy starts another. */
+  terminate(): void {
+    this.worker?.terminate();
+    this.worker = null;
+  }
+
+  private started(): Worker {
+    this.worker ??= new Worker(compactionWorkerUrl);
+    return this.worker;
+  }
 }

@@ -1,5 +1,6 @@
 import { type BackupReport, writeBackup } from "./backup.ts";
 import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
+import { CopyWorker } from "./copy-in-worker.ts";
 import { crc32Combine } from "./crc32-combine.ts";
 import { DiskSpace } from "./disk-space.ts";
 import {
@@ -134,6 +135,9 @@ export class KVStore {
   private readonly space: DiskSpace;
   private closing: Promise<void> | null = null;
   private compaction: Promise<void> | null = null;
+  /** Where compactions copy; null: on the main thread. A Worker can only use the real file
+   * system, so a store on another one (a test's) copies on the main thread. */
+  private readonly copyWorker: CopyWorker | null;
   private readonly backups = new Set<Promise<BackupReport>>();
   private snapshotQueue: Promise<void> = Promise.resolve();
   private indexWalk: Promise<void> = Promise.resolve();
@@ -162,6 +166,8 @@ export class KVStore {
     segments: Segment[],
   ) {
     this.keydir = keydir;
+    this.copyWorker =
+      options.compactionWorker && options.fileSystem === realFileSystem ? new CopyWorker() : null;
     for (const segment of segments) this.segments.set(segment.id, segment);
     this.active = segments[segments.length - 1] as Segment;
     this.failure = new StorageFailure(dir, options.logger);
@@ -538,6 +544,7 @@ export class KVStore {
     for (const staged of [...this.staging]) staged.abort(new StoreClosedError(this.dir));
     this.committer.flushNow();
     await this.compaction?.catch(() => {});
+    this.copyWorker?.terminate();
     await Promise.allSettled(this.backups);
     this.committer.stop();
     this.deleteRetiredNow();
@@ -778,8 +785,7 @@ export class KVStore {
       firstOutputId,
       lastOutputId,
       maxSegmentBytes: this.options.maxSegmentBytes,
-      // A Worker can only use the real file system: another one (a test's) stays on this thread.
-      copyInWorker: this.options.compactionWorker && this.options.fileSystem === realFileSystem,
+      copyWorker: this.copyWorker,
       logger: this.options.logger,
       faults: this.options.faultInjector,
       failure: this.failure,
