@@ -29,17 +29,21 @@ export interface WorkerCopyHooks {
 }
 
 /**
- * A store's compaction Worker, started at its first copy and kept for the next ones (starting
- * a thread and loading its modules costs tens of ms, as much as a small compaction). It does
- * not keep the process alive between copies. It is terminated when a copy is stopped and by
- * `terminate()` (the store's close); a later copy starts a new one.
+ * A store's compaction Worker, started at its first copy and kept for the next ones: starting
+ * a thread and loading its modules costs 5-20 ms, more than a small compaction's whole copy
+ * (back-to-back compactions ran at a third of the rate with a Worker per copy). While idle it
+ * holds a thread and two file descriptors but does not keep the process alive. It is ended
+ * when a copy is stopped and by `terminate()` (the store's close); a later copy starts another.
  */
 export class CopyWorker {
   private worker: Worker | null = null;
+  /** Resolves once the last Worker started has exited. */
+  private ended: Promise<void> = Promise.resolve();
 
   /**
-   * Copies `job`; resolves null if stopped (after the Worker deleted its temp files), rejects
-   * with the copy's first error. The job's typed arrays move to the Worker. One copy at a time.
+   * Copies `job`; resolves null if stopped (once the Worker has deleted its temp files and
+   * ended), rejects with the copy's first error. The job's typed arrays move to the Worker.
+   * One copy at a time.
    */
   copy(job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
     const worker = this.started();
@@ -51,12 +55,17 @@ export class CopyWorker {
       const stopPoll = setInterval(() => {
         if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
       }, STOP_POLL_MS);
-      const end = (keepWorker: boolean) => {
+      /** Settles the copy: at once if the Worker stays, else once it has ended. */
+      const end = (keepWorker: boolean, settle: () => void) => {
         clearInterval(stopPoll);
         worker.onmessage = null;
         worker.onerror = null;
-        if (keepWorker) worker.unref();
-        else this.terminate();
+        if (keepWorker) {
+          worker.unref();
+          settle();
+        } else {
+          this.terminate().then(settle);
+        }
       };
       worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
         const message = event.data;
@@ -79,24 +88,23 @@ export class CopyWorker {
             hooks.reportError(message.message);
             break;
           case "done":
-            end(true);
-            resolve(message.result);
+            end(true, () => resolve(message.result));
             break;
           case "stopped":
-            end(false);
-            resolve(null);
+            end(false, () => resolve(null));
             break;
-          case "failed":
-            end(true);
-            reject(message.error.injected && injected !== null ? injected.error : reviveError(message.error));
+          case "failed": {
+            const error =
+              message.error.injected && injected !== null ? injected.error : reviveError(message.error);
+            end(true, () => reject(error));
             break;
+          }
         }
       };
       worker.onerror = (event) => {
         // Only a bug or a Worker that cannot load gets here (the copy catches its errors); its
         // temp files, if any, are left for the next open to delete.
-        end(false);
-        reject(new Error(`the compaction worker failed: ${event.message}`));
+        end(false, () => reject(new Error(`the compaction worker failed: ${event.message}`)));
       };
       const start: StartMessage = { job, control, faults: hooks.faults !== null };
       worker.postMessage(start, {
@@ -105,14 +113,19 @@ export class CopyWorker {
     });
   }
 
-  /** Ends the Worker, if one is running; the next copy starts another. */
-  terminate(): void {
+  /** Ends the Worker, if one is running; resolves once its thread has exited. */
+  terminate(): Promise<void> {
     this.worker?.terminate();
     this.worker = null;
+    return this.ended;
   }
 
   private started(): Worker {
-    this.worker ??= new Worker(compactionWorkerUrl);
+    if (this.worker === null) {
+      const worker = new Worker(compactionWorkerUrl);
+      this.ended = new Promise((resolve) => worker.addEventListener("close", () => resolve()));
+      this.worker = worker;
+    }
     return this.worker;
   }
 }

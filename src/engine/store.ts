@@ -544,7 +544,7 @@ export class KVStore {
     for (const staged of [...this.staging]) staged.abort(new StoreClosedError(this.dir));
     this.committer.flushNow();
     await this.compaction?.catch(() => {});
-    this.copyWorker?.terminate();
+    await this.copyWorker?.terminate();
     await Promise.allSettled(this.backups);
     this.committer.stop();
     this.deleteRetiredNow();

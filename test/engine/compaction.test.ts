@@ -237,12 +237,6 @@ function workerThreads(): string[] {
     .filter((name) => name === "Worker");
 }
 
-/** Waits until no Worker thread is left (a terminated one exits soon after, not at once). */
-async function workersEnded(): Promise<void> {
-  for (let waited = 0; workerThreads().length > 0 && waited < 10_000; waited += 10) await Bun.sleep(10);
-  expect(workerThreads()).toEqual([]);
-}
-
 /** Every segment file of `dir` and its bytes, by name. */
 function segmentFiles(dir: string): Map<string, Uint8Array> {
   const files = new Map<string, Uint8Array>();
@@ -292,7 +286,7 @@ describe("compaction's copy in a Worker", () => {
       // The Worker stays for the next compaction while the store is open; close ends it.
       expect(workerThreads()).toEqual(compactionWorker ? ["Worker"] : []);
       await store.close();
-      await workersEnded();
+      expect(workerThreads()).toEqual([]);
     }
     const [inWorker, inThread] = results as [Map<string, Uint8Array>, Map<string, Uint8Array>];
     expect([...inWorker.keys()]).toEqual([...inThread.keys()]);
@@ -321,6 +315,8 @@ describe("compaction's copy in a Worker", () => {
     await Promise.all(writes);
     const inputs = segmentFiles(dir);
     await store.compact();
+    // Stopped: the copy ended only once the Worker had.
+    expect(workerThreads()).toEqual([]);
     await closing;
     expect(threadsWhileCopying).toEqual([["Worker"]]);
     expect(readdirSync(dir).filter((name) => name.endsWith(".compacting"))).toEqual([]);
@@ -330,7 +326,6 @@ describe("compaction's copy in a Worker", () => {
     expect(
       [...after.keys()].filter((name) => !inputs.has(name)).map((name) => after.get(name)?.length),
     ).toEqual([0]);
-    await workersEnded();
     const reopened = await KVStore.open(dir, baseOptions);
     expect(reopened.stats().numKeys).toBe(5000);
     for (let i = 15_000; i < 20_000; i++)
