@@ -1,8 +1,9 @@
 import { join } from "node:path";
-import { type FileSystem, writeAll } from "./file-system.ts";
+import { type CopyJob, type CopyResult, copyRecords, DAMAGED, removeTempFiles } from "./compaction-copy.ts";
+import type { CopyWorker } from "./copy-in-worker.ts";
+import type { FileSystem } from "./file-system.ts";
 import type { KeyDir, Location } from "./keydir.ts";
 import type { FaultInjector, Logger } from "./options.ts";
-import { parseRecord } from "./record.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
 import type { StorageFailure } from "./storage-failure.ts";
@@ -28,8 +29,12 @@ import type { StorageFailure } from "./storage-failure.ts";
 //    nothing comes back to life. That is also why compaction can drop every tombstone: all
 //    older records go with the inputs.
 
-const OUTPUT_BUFFER_BYTES = 1024 * 1024;
-const TEMP_SUFFIX = ".compacting";
+// The copy of step 2 runs in a Worker when the store uses the real file system (see
+// copy-in-worker.ts), else on the main thread in slices; its code is compaction-copy.ts. The
+// main thread walks the index to choose the records, and does steps 1 and 3 to 5 itself.
+
+/** Records collected per growth of the job's typed arrays, at first. */
+const INITIAL_JOB_RECORDS = 4096;
 
 /** What the store hands to a compaction run, and the callbacks it needs from it. */
 export interface CompactionPlan {
@@ -42,6 +47,9 @@ export interface CompactionPlan {
   firstOutputId: number;
   lastOutputId: number;
   maxSegmentBytes: number;
+  /** Where to copy: in this Worker (with the real file system, whatever `fs` is), or on this
+   * thread when null. */
+  copyWorker: CopyWorker | null;
   logger: Logger;
   faults: FaultInjector | null;
   /** Latched when a failed step cannot be undone (copies that would outlive tombstones). */
@@ -64,23 +72,22 @@ export interface CompactionResult {
   bytesBefore: number;
   bytesAfter: number;
   aborted: boolean;
+  /** Where the copy ran. */
+  copiedIn: "worker thread" | "main thread";
 }
 
 /**
- * The records copied to outputs, as parallel arrays (a million small objects would keep the
- * garbage collector busy): the key, the Location object the index held for it then, and where
- * its copy is.
+ * The live records of the inputs, collected by walking the index: the key and the Location
+ * object the index held for it then (kept for the relocation), and, in the job's typed arrays,
+ * where the record is.
  */
-interface Moves {
+interface LiveRecords {
   keys: string[];
   locations: Location[];
-  segmentIds: number[];
-  offsets: number[];
+  job: CopyJob;
 }
 
 export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
-  const outputs = new OutputWriter(plan);
-  const moves: Moves = { keys: [], locations: [], segmentIds: [], offsets: [] };
   const result: CompactionResult = {
     inputs: plan.inputs.length,
     outputs: 0,
@@ -88,21 +95,17 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     bytesBefore: plan.inputs.reduce((sum, s) => sum + s.size, 0),
     bytesAfter: 0,
     aborted: false,
+    copiedIn: plan.copyWorker !== null ? "worker thread" : "main thread",
   };
-  try {
-    await copyLiveRecords(plan, outputs, moves);
-    await outputs.finish();
-  } catch (error) {
-    await outputs.discard();
-    throw error;
-  }
-  if (plan.aborted()) {
-    await outputs.discard();
+  const live = await collectLiveRecords(plan);
+  const copied = plan.aborted() ? null : await copy(plan, live.job);
+  if (copied === null || plan.aborted()) {
+    if (copied !== null) removeTempFiles(plan.fs, copied.outputs, (message) => plan.logger.error(message));
     return { ...result, aborted: true };
   }
 
   // Commit: from here on a crash is safe at every step (see the top of this file).
-  const finished = outputs.finishedOutputs();
+  const finished = copied.outputs;
   const renamed: string[] = [];
   const opened: Segment[] = [];
   try {
@@ -120,7 +123,7 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     for (const segment of opened) segment.close();
     try {
       for (const path of renamed.reverse()) plan.fs.remove(path);
-      await outputs.discard();
+      removeTempFiles(plan.fs, finished, (message) => plan.logger.error(message));
       plan.fs.syncDirectory(plan.dir);
     } catch (cleanupError) {
       // Copies may stay on disk: no later compaction may drop tombstones, so stop everything.
@@ -134,14 +137,18 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
   await plan.exclusiveIndexWalk(async () => {
     plan.flushWrites();
     let sliceStart = Bun.nanoseconds();
-    const { keys, locations, segmentIds, offsets } = moves;
+    const { keys, locations } = live;
+    const { outputIndexes, outputOffsets } = copied;
     for (let i = 0; i < keys.length; i++) {
-      plan.keydir.relocate(
-        keys[i] as string,
-        locations[i] as Location,
-        segmentIds[i] as number,
-        offsets[i] as number,
-      );
+      const outputIndex = outputIndexes[i] as number;
+      if (outputIndex !== DAMAGED) {
+        plan.keydir.relocate(
+          keys[i] as string,
+          locations[i] as Location,
+          plan.firstOutputId + outputIndex,
+          outputOffsets[i] as number,
+        );
+      }
       if ((i & 1023) === 1023 && Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
         plan.keydir.settleRelocations();
         await yieldToEventLoop(plan);
@@ -158,7 +165,10 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
   return {
     ...result,
     outputs: finished.length,
-    liveRecords: moves.keys.length,
+    liveRecords: copied.outputIndexes.reduce(
+      (sum, outputIndex) => (outputIndex === DAMAGED ? sum : sum + 1),
+      0,
+    ),
     bytesAfter: finished.reduce((sum, o) => sum + o.size, 0),
   };
 }
@@ -212,198 +222,73 @@ export function deleteRetired(
 }
 
 /**
- * Copies the record of every index entry that points into an input. Walking the index rather
- * than the inputs reads only live records, and a Map iterator carries on correctly while writes
+ * Collects the record of every index entry that points into an input. Walking the index rather
+ * than the inputs finds only live records, and a Map iterator carries on correctly while writes
  * change the index between slices: an entry overwritten or added meanwhile points to the active
- * segment, not to an input, and is skipped.
+ * segment, not to an input, and is skipped. One overwritten or deleted after it was collected is
+ * copied all the same, and harmlessly: relocation moves only an entry that still holds the
+ * Location collected (KeyDir.relocate).
  */
-async function copyLiveRecords(plan: CompactionPlan, outputs: OutputWriter, moves: Moves): Promise<void> {
-  const inputs = new Map(plan.inputs.map((input) => [input.id, input]));
-  const inputBytes = new Map<number, Uint8Array>();
+async function collectLiveRecords(plan: CompactionPlan): Promise<LiveRecords> {
+  const inputIndexOf = new Map(plan.inputs.map((input, index) => [input.id, index]));
+  const keys: string[] = [];
+  const locations: Location[] = [];
+  let inputIndexes = new Uint32Array(INITIAL_JOB_RECORDS);
+  let offsets = new Uint32Array(INITIAL_JOB_RECORDS);
+  let lengths = new Uint32Array(INITIAL_JOB_RECORDS);
   let sliceStart = Bun.nanoseconds();
   let sinceCheck = 0;
   for (const [key, location] of plan.keydir.entries()) {
-    const input = inputs.get(location.segmentId);
-    if (input !== undefined) {
-      let bytes = inputBytes.get(input.id);
-      if (bytes === undefined) {
-        bytes = input.allWritten();
-        inputBytes.set(input.id, bytes);
+    const inputIndex = inputIndexOf.get(location.segmentId);
+    if (inputIndex !== undefined) {
+      const i = keys.length;
+      if (i === offsets.length) {
+        inputIndexes = grown(inputIndexes);
+        offsets = grown(offsets);
+        lengths = grown(lengths);
       }
-      const record = bytes.subarray(location.offset, location.offset + location.length);
-      // A record damaged since open is not copied; dropUncopiedKeys reports its key.
-      if (typeof parseRecord(record, 0, record.length) !== "string") {
-        const placed = outputs.append(record);
-        moves.keys.push(key);
-        moves.locations.push(location);
-        moves.segmentIds.push(placed.segmentId);
-        moves.offsets.push(placed.offset);
-      }
+      keys.push(key);
+      locations.push(location);
+      inputIndexes[i] = inputIndex;
+      offsets[i] = location.offset;
+      lengths[i] = location.length;
     }
     if (++sinceCheck === 256) {
       sinceCheck = 0;
       if (Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
         await yieldToEventLoop(plan);
-        if (plan.aborted()) return;
+        if (plan.aborted()) break;
         sliceStart = Bun.nanoseconds();
       }
     }
   }
+  const count = keys.length;
+  const job: CopyJob = {
+    dir: plan.dir,
+    inputPaths: plan.inputs.map((input) => input.path),
+    count,
+    // Copies of the used part: they move to the Worker.
+    inputIndexes: inputIndexes.slice(0, count),
+    offsets: offsets.slice(0, count),
+    lengths: lengths.slice(0, count),
+    firstOutputId: plan.firstOutputId,
+    lastOutputId: plan.lastOutputId,
+    maxSegmentBytes: plan.maxSegmentBytes,
+  };
+  return { keys, locations, job };
 }
 
-interface FinishedOutput {
-  id: number;
-  tempPath: string;
-  size: number;
+function grown(array: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
+  const bigger = new Uint32Array(array.length * 2);
+  bigger.set(array);
+  return bigger;
 }
 
-interface OpenOutput extends FinishedOutput {
-  fd: number;
-  /** The background fdatasync under way on this output, if any. It never rejects: a failure
-   * is kept in `OutputWriter.failure`. */
-  syncing: Promise<void> | null;
-}
-
-/**
- * Writes output segments as temp files, fsynced off the event loop while the copy goes on; a
- * full output is sealed with a last fdatasync while the next one fills. The first error of any
- * write or fdatasync is kept and fails the compaction (`finish` throws it); nothing is retried.
- */
-class OutputWriter {
-  private current: OpenOutput | null = null;
-  private nextId: number;
-  private readonly buffer = new Uint8Array(OUTPUT_BUFFER_BYTES);
-  private buffered = 0;
-  private readonly started: FinishedOutput[] = [];
-  private readonly seals: Promise<void>[] = [];
-  private failure: { error: unknown } | null = null;
-
-  constructor(private readonly plan: CompactionPlan) {
-    this.nextId = plan.firstOutputId;
+/** Step 2: copies the records of `job` in a Worker or on this thread; null if stopped. */
+function copy(plan: CompactionPlan, job: CopyJob): Promise<CopyResult | null> {
+  const reportError = (message: string) => plan.logger.error(message);
+  if (plan.copyWorker !== null) {
+    return plan.copyWorker.copy(job, { faults: plan.faults, reportError, stopRequested: plan.aborted });
   }
-
-  /** Appends one record; returns where it will be once the output is renamed into place. */
-  append(record: Uint8Array): { segmentId: number; offset: number } {
-    if (this.failure !== null) throw this.failure.error;
-    let output = this.current;
-    if (output !== null && output.size > 0 && output.size + record.length > this.plan.maxSegmentBytes) {
-      this.seal(output);
-      output = null;
-    }
-    output ??= this.start();
-    const offset = output.size;
-    if (this.buffered + record.length > this.buffer.length) this.writeBuffer(output);
-    if (record.length > this.buffer.length) {
-      writeAll(this.plan.fs, output.fd, record, output.size);
-    } else {
-      this.buffer.set(record, this.buffered);
-      this.buffered += record.length;
-    }
-    output.size += record.length;
-    return { segmentId: output.id, offset };
-  }
-
-  /** Seals the last output and waits until every output is on disk; throws the first failure. */
-  async finish(): Promise<void> {
-    if (this.current !== null) this.seal(this.current);
-    await Promise.all(this.seals);
-    if (this.failure !== null) throw this.failure.error;
-  }
-
-  /** Outputs in id order, all fsynced once `finish()` has resolved. */
-  finishedOutputs(): FinishedOutput[] {
-    return this.started;
-  }
-
-  /**
-   * Closes every output and deletes every temp file (after an error or an abort). Never
-   * throws: a temp file it cannot delete is reported, and the next open deletes it.
-   */
-  async discard(): Promise<void> {
-    const unsealed = this.current;
-    this.current = null;
-    if (unsealed !== null) this.closeQuietly(unsealed);
-    await Promise.allSettled(this.seals);
-    for (const output of this.started) {
-      try {
-        this.plan.fs.remove(output.tempPath);
-      } catch (error) {
-        this.plan.logger.error(`could not delete ${output.tempPath}: ${String(error)}`);
-      }
-    }
-  }
-
-  private start(): OpenOutput {
-    if (this.nextId > this.plan.lastOutputId) {
-      const reserved = this.plan.lastOutputId - this.plan.firstOutputId + 1;
-      throw new Error(`compaction needs more than the ${reserved} segment ids it reserved`);
-    }
-    const id = this.nextId++;
-    const tempPath = join(this.plan.dir, segmentFileName(id) + TEMP_SUFFIX);
-    const fd = this.plan.fs.open(tempPath, "create");
-    const output: OpenOutput = { id, tempPath, fd, size: 0, syncing: null };
-    this.started.push(output);
-    this.current = output;
-    return output;
-  }
-
-  /**
-   * Writes the buffer out and starts an fdatasync if none is under way. Syncing as it goes
-   * keeps little dirty data in the page cache: on ext4 a durable write's fsync may have to
-   * flush it too, so a large backlog would stall the store's own writes.
-   */
-  private writeBuffer(output: OpenOutput): void {
-    if (this.buffered === 0) return;
-    writeAll(this.plan.fs, output.fd, this.buffer.subarray(0, this.buffered), output.size - this.buffered);
-    this.buffered = 0;
-    if (output.syncing === null) {
-      const syncing = this.datasync(output).finally(() => {
-        if (output.syncing === syncing) output.syncing = null;
-      });
-      output.syncing = syncing;
-    }
-  }
-
-  /** Writes what is buffered for `output`, then fdatasyncs and closes it in the background. */
-  private seal(output: OpenOutput): void {
-    this.current = null;
-    try {
-      this.writeBuffer(output);
-    } catch (error) {
-      this.closeQuietly(output);
-      throw error;
-    }
-    const sealed = (async () => {
-      try {
-        await output.syncing;
-        // One fdatasync after the last write: only its success says every byte is on disk.
-        if (this.failure === null) await this.datasync(output);
-      } finally {
-        this.closeQuietly(output);
-      }
-      if (this.failure === null) this.plan.faults?.("compaction:output-written");
-    })();
-    // A fault injected above is kept like an I/O error; finish() reports it.
-    this.seals.push(sealed.catch((error) => this.keepFailure(error)));
-  }
-
-  private async datasync(output: OpenOutput): Promise<void> {
-    try {
-      await this.plan.fs.datasyncInBackground(output.fd);
-    } catch (error) {
-      this.keepFailure(error);
-    }
-  }
-
-  private keepFailure(error: unknown): void {
-    this.failure ??= { error };
-  }
-
-  private closeQuietly(output: OpenOutput): void {
-    try {
-      this.plan.fs.close(output.fd);
-    } catch (error) {
-      this.plan.logger.error(`could not close ${output.tempPath}: ${String(error)}`);
-    }
-  }
+  return copyRecords(job, { fs: plan.fs, faults: plan.faults, reportError, stopRequested: plan.aborted });
 }

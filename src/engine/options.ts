@@ -70,6 +70,10 @@ export interface KVStoreOptions {
   faultInjector?: FaultInjector | null;
   /** Test seam: every file operation goes through this; default the real file system. */
   fileSystem?: FileSystem;
+  /** Run compaction's copy (reading, checking and writing the live records) in a Worker
+   * thread, so that it leaves the event loop to reads and writes. Only with the real file
+   * system: with another `fileSystem` the copy runs on the main thread. Default true. */
+  compactionWorker?: boolean;
 }
 
 export type ResolvedOptions = Required<KVStoreOptions>;
@@ -112,6 +116,7 @@ const defaults: ResolvedOptions = {
   logger: consoleLogger,
   faultInjector: null,
   fileSystem: realFileSystem,
+  compactionWorker: true,
 };
 
 function requireInteger(name: string, value: number, min: number, max: number): void {

@@ -1,5 +1,6 @@
 import { type BackupReport, writeBackup } from "./backup.ts";
 import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
+import { CopyWorker } from "./copy-in-worker.ts";
 import { crc32Combine } from "./crc32-combine.ts";
 import { DiskSpace } from "./disk-space.ts";
 import {
@@ -13,7 +14,7 @@ import {
   StoreClosedError,
   ValueTooLargeError,
 } from "./errors.ts";
-import { isDiskFull } from "./file-system.ts";
+import { isDiskFull, realFileSystem } from "./file-system.ts";
 import type { KeyDir, ListOptions, Location } from "./keydir.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -134,6 +135,9 @@ export class KVStore {
   private readonly space: DiskSpace;
   private closing: Promise<void> | null = null;
   private compaction: Promise<void> | null = null;
+  /** Where compactions copy; null: on the main thread. A Worker can only use the real file
+   * system, so a store on another one (a test's) copies on the main thread. */
+  private readonly copyWorker: CopyWorker | null;
   private readonly backups = new Set<Promise<BackupReport>>();
   private snapshotQueue: Promise<void> = Promise.resolve();
   private indexWalk: Promise<void> = Promise.resolve();
@@ -162,6 +166,8 @@ export class KVStore {
     segments: Segment[],
   ) {
     this.keydir = keydir;
+    this.copyWorker =
+      options.compactionWorker && options.fileSystem === realFileSystem ? new CopyWorker() : null;
     for (const segment of segments) this.segments.set(segment.id, segment);
     this.active = segments[segments.length - 1] as Segment;
     this.failure = new StorageFailure(dir, options.logger);
@@ -544,6 +550,7 @@ export class KVStore {
     for (const staged of [...this.staging]) staged.abort(new StoreClosedError(this.dir));
     this.committer.flushNow();
     await this.compaction?.catch(() => {});
+    await this.copyWorker?.terminate();
     await Promise.allSettled(this.backups);
     this.committer.stop();
     this.deleteRetiredNow();
@@ -725,7 +732,8 @@ export class KVStore {
     this.counters.lastCompactionLiveRecords = result.liveRecords;
     this.options.logger.info(
       `compacted ${result.inputs} segments into ${result.outputs}: ${result.liveRecords} live records, ` +
-        `${result.bytesBefore - result.bytesAfter} bytes reclaimed in ${this.counters.lastCompactionMs.toFixed(0)} ms`,
+        `${result.bytesBefore - result.bytesAfter} bytes reclaimed in ${this.counters.lastCompactionMs.toFixed(0)} ms ` +
+        `(copied on the ${result.copiedIn})`,
     );
     // The old snapshot names the deleted segments; replace it (close saves its own). The
     // compaction is done either way: without a new snapshot the next open replays every segment.
@@ -783,6 +791,7 @@ export class KVStore {
       firstOutputId,
       lastOutputId,
       maxSegmentBytes: this.options.maxSegmentBytes,
+      copyWorker: this.copyWorker,
       logger: this.options.logger,
       faults: this.options.faultInjector,
       failure: this.failure,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
 import { binaryPath, childEnv, kvstore, useTempDirs } from "./binary.ts";
@@ -100,7 +100,16 @@ describe("kvstore compact", () => {
   it("prints Compaction finished and keeps every live value", async () => {
     for (let i = 0; i < 3; i++) await kvstore(inStore("set", "key", `version ${i}`));
     await kvstore(inStore("set", "other", "kept"));
-    expect(await kvstore(inStore("compact"))).toMatchObject({ exitCode: 0, stdout: "Compaction finished\n" });
+    expect(await kvstore(inStore("compact"))).toMatchObject({
+      exitCode: 0,
+      stdout: "Compaction finished\n",
+      stderr: "",
+    });
+    // The live records were copied (by the compaction Worker, an entry point embedded in the
+    // binary) into a new segment, and the old one deleted.
+    const segments = readdirSync(dirs.dataDir).filter((name) => name.startsWith("segment-"));
+    expect(segments).not.toContain("segment-0000000001.dat");
+    expect(segments.filter((name) => name.endsWith(".compacting"))).toEqual([]);
     expect((await kvstore(inStore("get", "key"))).stdout).toBe("version 2");
     expect((await kvstore(inStore("get", "other"))).stdout).toBe("kept");
   });

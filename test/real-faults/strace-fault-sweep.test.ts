@@ -6,7 +6,8 @@
 //
 // `when` counts calls after start-up: on a fresh data directory the server makes no fdatasync,
 // pwrite64, ftruncate or unlink on a segment file before it listens, and one fsync (of the
-// directory, at open). Each outcome also checks that the fault landed during the load.
+// directory, at open). Each outcome also checks that the fault landed during the load. The
+// writes and fdatasyncs of compaction outputs run on the compaction Worker's thread.
 import { afterEach, beforeAll, beforeEach, expect, it } from "bun:test";
 import { existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
@@ -41,6 +42,9 @@ interface SweepCase {
  */
 const segmentFiles = (dataDir: string) =>
   Array.from({ length: 64 }, (_, i) => join(dataDir, segmentFileName(i + 1)));
+
+/** The temp files of compaction outputs, which the compaction Worker writes and fdatasyncs. */
+const compactionOutputs = (dataDir: string) => segmentFiles(dataDir).map((path) => `${path}.compacting`);
 
 /** Small segments, so that the load starts new ones (each fsyncs the directory). */
 const smallSegments = ["--segment-mb", "0.25"];
@@ -104,12 +108,20 @@ const cases: SweepCase[] = [
     outcome: latches(/fsync of the directory \S+ failed \(EIO|removing the outputs of a failed compaction/),
   },
   {
-    // Made by the load's second new segment, or by a compaction's second output.
+    // Made by the load's second new segment, or by a compaction's second output. strace counts
+    // per thread: the compaction Worker's first open of the file (to read it as an input of a
+    // later compaction) fails too, and fails that compaction.
     name: "openat of a new segment file fails with EMFILE once",
     injections: [{ syscall: "openat", errno: "EMFILE", when: "1" }],
     only: (dataDir) => [join(dataDir, segmentFileName(3))],
     flags: smallSegments,
-    outcome: refusesOneRequestThenRecovers(500),
+    outcome: async (run) => {
+      const failedInWorker = run.server
+        .log()
+        .match(/compaction failed: Error: EMFILE[^\n]*segment-0000000003\.dat'/g);
+      expect(failedInWorker?.length ?? 0).toBeLessThanOrEqual(1);
+      await refusesRequestsThenRecovers(500, 1 + (failedInWorker?.length ?? 0))(run);
+    },
   },
   {
     // A snapshot is only a hint for a faster open; a compaction saves one when it finishes.
@@ -117,6 +129,19 @@ const cases: SweepCase[] = [
     injections: [{ syscall: "openat", errno: "EMFILE", when: "1+" }],
     only: (dataDir) => [join(dataDir, "index.snapshot.tmp")],
     outcome: failsAdminOnly({ compact: 200, snapshot: 500 }),
+  },
+  {
+    // On the compaction Worker's thread: the error fails every compaction, not the store.
+    name: "fdatasync of a compaction output fails with EIO every time",
+    injections: [{ syscall: "fdatasync", errno: "EIO", when: "1+" }],
+    only: compactionOutputs,
+    outcome: failsAdminOnly({ compact: 500, snapshot: 200 }),
+  },
+  {
+    name: "pwrite64 to a compaction output fails with ENOSPC every time",
+    injections: [{ syscall: "pwrite64", errno: "ENOSPC", when: "1+" }],
+    only: compactionOutputs,
+    outcome: failsAdminOnly({ compact: 507, snapshot: 200 }),
   },
   {
     name: "rename fails with EIO every time (compaction outputs, snapshots)",
@@ -229,12 +254,12 @@ function refusesWritesThenRecovers(status: number): (run: Run) => Promise<void> 
   };
 }
 
-/** Exactly one request (a write, or a compaction) failed with `status`; the rest went through. */
-function refusesOneRequestThenRecovers(status: number): (run: Run) => Promise<void> {
+/** Exactly `count` requests (writes, or compactions) failed with `status`; the rest went through. */
+function refusesRequestsThenRecovers(status: number, count: number): (run: Run) => Promise<void> {
   return async ({ server, ledger, admin }) => {
     const failed = [...ledger.writes.filter(isRefused), ...admin.filter((request) => request.status !== 200)];
-    expect(failed.map((request) => request.status)).toEqual([status]);
-    const failedAt = failed[0]?.answeredAt ?? 0;
+    expect(failed.map((request) => request.status)).toEqual(Array(count).fill(status));
+    const failedAt = Math.max(...failed.map((request) => request.answeredAt));
     expect(ledger.writes.some((write) => isAcknowledged(write) && write.sentAt > failedAt)).toBe(true);
     await expectHealthy(server);
   };

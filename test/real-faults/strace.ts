@@ -2,8 +2,9 @@
 // the way a sick disk fails them, without the command knowing.
 //
 // strace counts calls for `when` per system call and per thread. The engine makes its group
-// commit writes, fdatasyncs and directory fsyncs on the main thread; only compaction and
-// snapshot fdatasyncs run on the thread pool (on `*.compacting` and `index.snapshot.tmp` files).
+// commit writes, fdatasyncs and directory fsyncs on the main thread; compaction writes its
+// `*.compacting` outputs on its Worker's thread, and compaction and snapshot fdatasyncs run on
+// the thread pool (on `*.compacting` and `index.snapshot.tmp` files).
 import { failureOf } from "./required-tool.ts";
 
 export interface Injection {

@@ -1,0 +1,131 @@
+import { compactionWorkerUrl } from "../compaction-worker-url.ts";
+import type { CopyJob, CopyResult } from "./compaction-copy.ts";
+import {
+  CONTROL_SLOTS,
+  FAULT_PASSED,
+  FAULT_REPLY,
+  FAULT_THROWN,
+  reviveError,
+  STOP,
+  type StartMessage,
+  type WorkerMessage,
+} from "./compaction-worker-protocol.ts";
+import type { FaultInjector } from "./options.ts";
+
+// Runs compaction's copy phase (compaction-copy.ts) in a Worker, so that its reads, CRC checks
+// and writes leave the main thread free for reads and writes.
+//
+// The Worker is an entry point of its own: `bun build --compile` must be given
+// src/engine/compaction-worker.ts besides src/main.ts (package.json "build"), and
+// src/compaction-worker-url.ts says why its URL is found from there.
+
+/** How often the main thread checks whether the compaction must stop (the store closing). */
+const STOP_POLL_MS = 5;
+
+export interface WorkerCopyHooks {
+  faults: FaultInjector | null;
+  reportError(message: string): void;
+  stopRequested(): boolean;
+}
+
+/**
+ * A store's compaction Worker, started at its first copy and kept for the next ones: starting
+ * a thread and loading its modules costs 5-20 ms, more than a small compaction's whole copy
+ * (back-to-back compactions ran at a third of the rate with a Worker per copy). While idle it
+ * holds a thread and two file descriptors but does not keep the process alive. It is ended
+ * when a copy is stopped and by `terminate()` (the store's close); a later copy starts another.
+ */
+export class CopyWorker {
+  private worker: Worker | null = null;
+  /** Resolves once the last Worker started has exited. */
+  private ended: Promise<void> = Promise.resolve();
+
+  /**
+   * Copies `job`; resolves null if stopped (once the Worker has deleted its temp files and
+   * ended), rejects with the copy's first error. The job's typed arrays move to the Worker.
+   * One copy at a time.
+   */
+  copy(job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
+    const worker = this.started();
+    worker.ref();
+    const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
+    return new Promise((resolve, reject) => {
+      // The fault injector's own error, rethrown as it was (a test may check its identity).
+      let injected: { error: unknown } | null = null;
+      const stopPoll = setInterval(() => {
+        if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
+      }, STOP_POLL_MS);
+      /** Settles the copy: at once if the Worker stays, else once it has ended. */
+      const end = (keepWorker: boolean, settle: () => void) => {
+        clearInterval(stopPoll);
+        worker.onmessage = null;
+        worker.onerror = null;
+        if (keepWorker) {
+          worker.unref();
+          settle();
+        } else {
+          this.terminate().then(settle);
+        }
+      };
+      worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+        const message = event.data;
+        switch (message.type) {
+          case "fault": {
+            let reply = FAULT_PASSED;
+            try {
+              hooks.faults?.(message.point);
+            } catch (error) {
+              injected ??= { error };
+              reply = FAULT_THROWN;
+            }
+            // The injector may have closed the store: the Worker sees it on its next check.
+            if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
+            Atomics.store(control, FAULT_REPLY, reply);
+            Atomics.notify(control, FAULT_REPLY);
+            break;
+          }
+          case "error-report":
+            hooks.reportError(message.message);
+            break;
+          case "done":
+            end(true, () => resolve(message.result));
+            break;
+          case "stopped":
+            end(false, () => resolve(null));
+            break;
+          case "failed": {
+            const error =
+              message.error.injected && injected !== null ? injected.error : reviveError(message.error);
+            end(true, () => reject(error));
+            break;
+          }
+        }
+      };
+      worker.onerror = (event) => {
+        // Only a bug or a Worker that cannot load gets here (the copy catches its errors); its
+        // temp files, if any, are left for the next open to delete.
+        end(false, () => reject(new Error(`the compaction worker failed: ${event.message}`)));
+      };
+      const start: StartMessage = { job, control, faults: hooks.faults !== null };
+      worker.postMessage(start, {
+        transfer: [job.inputIndexes.buffer, job.offsets.buffer, job.lengths.buffer],
+      });
+    });
+  }
+
+  /** Ends the Worker, if one is running; resolves once its thread has exited. */
+  terminate(): Promise<void> {
+    this.worker?.terminate();
+    this.worker = null;
+    return this.ended;
+  }
+
+  private started(): Worker {
+    if (this.worker === null) {
+      const worker = new Worker(compactionWorkerUrl);
+      this.ended = new Promise((resolve) => worker.addEventListener("close", () => resolve()));
+      this.worker = worker;
+    }
+    return this.worker;
+  }
+}
