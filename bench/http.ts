@@ -1,5 +1,5 @@
-// HTTP benchmark: `kvstore serve` without and with a token (AUTH_TOKEN) beside a bare Bun.serve
-// that answers from a Map, loaded by wrk in the same run: for each workload the three servers are
+// HTTP benchmark: `kvstore serve` (child processes) without and with a token (AUTH_TOKEN) beside
+// a bare Bun.serve (in this process) that answers from a Map, loaded by wrk in the same run: for each workload the three servers are
 // loaded one after the other, so the ratios compare neighbouring measurements.
 // Usage: bun bench/http.ts [--duration SECONDS] [--connections N] [--rounds N]
 // (defaults: 10 s and 64 connections per workload, 1 round). With several rounds, each round
@@ -8,8 +8,6 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { defaultServerConfig } from "../src/config.ts";
-import { startServer } from "../src/server/serve.ts";
 import { tempDir } from "./harness.ts";
 
 const { values: args } = parseArgs({
@@ -257,23 +255,48 @@ function printResults(results: Results, loopback: WrkResult): void {
   );
 }
 
+/**
+ * `kvstore serve` in a child process of its own, as it runs in production: two servers in the
+ * bench's process shared one heap and one event loop, and the second ran about 25% slower.
+ */
 async function startKvstore(name: string, dataDir: string, authToken: string | undefined): Promise<Target> {
   mkdirSync(dataDir);
-  const server = await startServer(
-    {
-      ...defaultServerConfig,
-      host: "127.0.0.1",
-      port: 0,
-      dataDir,
-      sync: "always",
-      logLevel: "warn",
-      authToken,
-    },
-    { handleSignals: false },
+  const env: Record<string, string | undefined> = { ...process.env, AUTH_TOKEN: authToken };
+  if (authToken === undefined) delete env.AUTH_TOKEN;
+  const child = Bun.spawn(
+    [
+      process.execPath,
+      join(import.meta.dir, "../src/main.ts"),
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+    ].concat(["--data-dir", dataDir, "--sync", "always"]),
+    { env, stdout: "inherit", stderr: "pipe" },
   );
+  // The server logs on stderr; its first line says where it listens ("listening on
+  // http://127.0.0.1:PORT with data in ..."). The rest is drained so that the pipe never fills.
+  const reader = child.stderr.getReader();
+  const decoder = new TextDecoder();
+  let log = "";
+  let origin: string | undefined;
+  while (origin === undefined) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`kvstore serve (${name}) did not start: ${log}`);
+    log += decoder.decode(value, { stream: true });
+    origin = /listening on (\S+)/.exec(log)?.[1];
+  }
+  void (async () => {
+    while (!(await reader.read()).done);
+  })();
   const headers: Record<string, string> =
     authToken === undefined ? {} : { authorization: `Bearer ${authToken}` };
-  return { name, origin: server.url.origin, headers, stop: () => server.stop() };
+  const stop = async () => {
+    child.kill("SIGTERM");
+    await child.exited;
+  };
+  return { name, origin, headers, stop };
 }
 
 async function main(): Promise<void> {
