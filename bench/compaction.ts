@@ -1,6 +1,6 @@
-// Snapshot and compaction benchmark: open time for 1M keys with and without index.snapshot,
-// compaction throughput for 1M live keys plus 1M dead records, and read/write latency while a
-// compaction runs beside the same load without one.
+// Snapshot and compaction benchmark: open time for N keys with and without index.snapshot,
+// compaction throughput for N live keys plus N dead records, and read/write latency while a
+// compaction runs beside the same load without one. bench/scale.ts runs it for each size.
 // Usage: bun bench/compaction.ts [--keys N]   (default 1,000,000)
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -85,7 +85,7 @@ try {
   const snapshot = await timeOpen(dir, true);
   const replay = await timeOpen(dir, false);
   console.log("\n### Open\n");
-  console.log("| open of 1M keys | median of 3 (ms) | index rebuilt from |");
+  console.log(`| open of ${KEYS.toLocaleString("en-US")} keys | median of 3 (ms) | index rebuilt from |`);
   console.log("|---|---:|---|");
   console.log(`| with index.snapshot | ${snapshot.ms.toFixed(0)} | ${snapshot.used} |`);
   console.log(`| full replay | ${replay.ms.toFixed(0)} | ${replay.used} |`);

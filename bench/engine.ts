@@ -1,9 +1,11 @@
-// Engine benchmark: kvstore beside bun:sqlite (WAL) doing the same work in the same run.
-// Usage: bun bench/engine.ts [--keys N]   (default 200,000 keys of 16 bytes, 100-byte values)
+// Engine benchmark: kvstore beside bun:sqlite (WAL) and lmdb-js doing the same work in the same run.
+// Usage: bun bench/engine.ts [--keys N]   (default 200,000 keys of 16 bytes, 100-byte values;
+// the lmdb-js reads use 100,000 keys whatever N is)
 import { Database } from "bun:sqlite";
 import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { open as openLmdb, type RootDatabase } from "lmdb";
 import { KVStore, type KVStoreOptions, silentLogger } from "../src/index.ts";
 import {
   batched,
@@ -50,6 +52,26 @@ function withSqlite<T>(synchronous: "FULL" | "OFF", body: (put: (i: number) => v
   }
 }
 
+/**
+ * lmdb-js in its durable mode: every commit is synced before its put() resolves (`noSync: false`,
+ * `overlappingSync: false`; by default lmdb-js resolves a put once committed and syncs later).
+ * Values are stored as given (`encoding: "binary"`); string keys use its default ordered-binary
+ * encoding. Puts issued in the same event-loop turn share one transaction, as kvstore's writes
+ * share one fdatasync.
+ */
+const LMDB_DURABLE_OPTIONS = { encoding: "binary", noSync: false, overlappingSync: false } as const;
+
+async function withLmdb<T>(body: (db: RootDatabase<Uint8Array, string>) => Promise<T>): Promise<T> {
+  const dir = tempDir("lmdb-bench");
+  const db = openLmdb<Uint8Array, string>({ path: join(dir.path, "kv.mdb"), ...LMDB_DURABLE_OPTIONS });
+  try {
+    return await body(db);
+  } finally {
+    await db.close();
+    dir.remove();
+  }
+}
+
 /** The floor for one durable write: append a record-sized buffer, then fdatasync. */
 async function rawWriteFdatasync(): Promise<Measurement> {
   const dir = tempDir("raw-bench");
@@ -76,10 +98,25 @@ async function durableRows(): Promise<Row[]> {
     concurrent(KEYS, 64, DURABLE_SECONDS * 2, (i) => s.set(keys[i] as string, VALUE)),
   );
   const manySqlite = await withSqlite("FULL", (put) => concurrent(KEYS, 64, DURABLE_SECONDS, put));
+  const singleLmdb = await withLmdb((db) =>
+    sequential(KEYS, DURABLE_SECONDS, (i) => db.put(keys[i] as string, VALUE)),
+  );
+  const manyLmdb = await withLmdb((db) =>
+    concurrent(KEYS, 64, DURABLE_SECONDS * 2, (i) => db.put(keys[i] as string, VALUE)),
+  );
+  const most = await withStore({ sync: "always" }, (s) =>
+    concurrent(KEYS, 1024, DURABLE_SECONDS * 2, (i) => s.set(keys[i] as string, VALUE)),
+  );
+  const mostLmdb = await withLmdb((db) =>
+    concurrent(KEYS, 1024, DURABLE_SECONDS * 2, (i) => db.put(keys[i] as string, VALUE)),
+  );
   return [
     { name: "durable write, 1 writer", kvstore: single, baseline: singleSqlite, baselineName: "sqlite FULL" },
     { name: "durable write, 1 writer", kvstore: single, baseline: raw, baselineName: "raw write+fdatasync" },
+    { name: "durable write, 1 writer", kvstore: single, baseline: singleLmdb, baselineName: "lmdb-js sync" },
     { name: "durable write, 64 writers", kvstore: many, baseline: manySqlite, baselineName: "sqlite FULL" },
+    { name: "durable write, 64 writers", kvstore: many, baseline: manyLmdb, baselineName: "lmdb-js sync" },
+    { name: "durable write, 1,024 writers", kvstore: most, baseline: mostLmdb, baselineName: "lmdb-js sync" },
   ];
 }
 
@@ -126,6 +163,36 @@ async function readRows(): Promise<Row[]> {
   ];
 }
 
+/** kvstore `get` beside lmdb-js `get` on 100,000 keys, both with the same random order. */
+async function lmdbReadRows(): Promise<Row[]> {
+  const count = 100_000;
+  const readKeys = Array.from({ length: count }, (_, i) => benchKey(i));
+  const order = Uint32Array.from({ length: count }, () => Math.floor(Math.random() * count));
+  const missing = Array.from({ length: count }, (_, i) => `miss-${String(i).padStart(11, "0")}`);
+  const kv = await withStore({ sync: "never" }, async (s) => {
+    await batched(count, 1000, (i) => s.set(readKeys[i] as string, VALUE));
+    const hit = tightLoop(count, (i) => {
+      if (s.get(readKeys[order[i] as number] as string) === null) throw new Error("lost a key");
+    });
+    const miss = tightLoop(count, (i) => s.get(missing[i] as string));
+    return { hit, miss };
+  });
+  const lmdb = await withLmdb(async (db) => {
+    let last: Promise<boolean> | undefined;
+    for (let i = 0; i < count; i++) last = db.put(readKeys[i] as string, VALUE);
+    await last;
+    const hit = tightLoop(count, (i) => {
+      if (db.get(readKeys[order[i] as number] as string) === undefined) throw new Error("lost a key");
+    });
+    const miss = tightLoop(count, (i) => db.get(missing[i] as string));
+    return { hit, miss };
+  });
+  return [
+    { name: "random read, existing keys", kvstore: kv.hit, baseline: lmdb.hit, baselineName: "lmdb-js" },
+    { name: "read, missing keys", kvstore: kv.miss, baseline: lmdb.miss, baselineName: "lmdb-js" },
+  ];
+}
+
 async function memoryPerKey(): Promise<string> {
   const child = Bun.spawn([process.execPath, join(import.meta.dir, "memory.ts")], { stdout: "pipe" });
   const output = await new Response(child.stdout).text();
@@ -135,7 +202,11 @@ async function memoryPerKey(): Promise<string> {
 
 console.log(`kvstore engine benchmark: ${KEYS.toLocaleString("en-US")} keys of 16 bytes, 100-byte values`);
 console.log(`Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, ${new Date().toISOString()}`);
-printTable("Durable writes (kvstore sync always, sqlite synchronous=FULL)", await durableRows());
+printTable(
+  "Durable writes (kvstore sync always, sqlite synchronous=FULL, lmdb-js noSync: false and overlappingSync: false)",
+  await durableRows(),
+);
 printTable("Writes without fsync (kvstore sync never, sqlite synchronous=OFF)", await bufferedRows());
 printTable("Reads", await readRows());
+printTable("Reads beside lmdb-js, 100,000 keys", await lmdbReadRows());
 console.log(`\n### Memory\n\n${await memoryPerKey()}`);
