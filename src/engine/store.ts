@@ -144,7 +144,8 @@ export class KVStore {
   private readonly retired: Segment[] = [];
   /** Values being staged (stageValue): aborted, their files deleted, when the store closes. */
   private readonly staging = new Set<StagedValue>();
-  private snapshotScheduled = false;
+  /** A background snapshot is scheduled, queued or being written (see scheduleSnapshot). */
+  private backgroundSnapshot = false;
   private bytesSinceSnapshot = 0;
   private readonly counters = {
     sets: 0,
@@ -803,18 +804,30 @@ export class KVStore {
     });
   }
 
+  /**
+   * Queues a background snapshot unless one is already scheduled, queued or being written: the
+   * writes that cross the threshold meanwhile are in the next one anyway. (Queuing one per
+   * crossing piled up full snapshots faster than they were written.)
+   */
   private scheduleSnapshot(): void {
-    if (this.snapshotScheduled) return;
-    this.snapshotScheduled = true;
+    if (this.backgroundSnapshot) return;
+    this.backgroundSnapshot = true;
     setImmediate(() => {
-      this.snapshotScheduled = false;
       // A running compaction saves one when it finishes.
-      if (this.closing !== null || this.compaction !== null) return;
-      this.queueSnapshot().catch((error) => {
-        this.options.logger.error(`background index snapshot failed: ${String(error)}`);
-      });
+      if (this.closing !== null || this.compaction !== null) {
+        this.backgroundSnapshot = false;
+        return;
+      }
+      this.queueSnapshot()
+        .catch((error) => {
+          this.options.logger.error(`background index snapshot failed: ${String(error)}`);
+        })
+        .finally(() => {
+          this.backgroundSnapshot = false;
+        });
     });
   }
+
 
   /** Snapshots are saved one at a time, in the order asked for. */
   private queueSnapshot(): Promise<void> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type FileSystem, realFileSystem } from "../../src/engine/file-system.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { decodeSnapshot } from "../../src/engine/snapshot.ts";
 import { KVStore, type KVStoreOptions, silentLogger } from "../../src/index.ts";
@@ -213,5 +214,49 @@ describe("index snapshot", () => {
     expect(reopened.stats().snapshotOnOpen).toBe("loaded");
     for (const [i, key] of keys.entries()) expect(reopened.get(key)).toEqual(seededValue(i, 10));
     await reopened.close();
+  });
+});
+
+describe("background snapshots", () => {
+  it("do not pile up while one is being written: writes past the threshold join the next one", async () => {
+    // The first snapshot's fdatasync is held until the writes below are done. Each of them
+    // crosses snapshotEveryBytes again; before the fix, each queued one more full snapshot (at
+    // 10M keys, closing the store then wrote snapshot after snapshot for minutes).
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const snapshotFds = new Set<number>();
+    const fileSystem: FileSystem = {
+      ...realFileSystem,
+      open(path, mode) {
+        const fd = realFileSystem.open(path, mode);
+        if (path.endsWith(".snapshot.tmp")) snapshotFds.add(fd);
+        return fd;
+      },
+      async datasyncInBackground(fd) {
+        if (snapshotFds.has(fd)) await held;
+        return realFileSystem.datasyncInBackground(fd);
+      },
+    };
+    const store = await KVStore.open(tempDir(), {
+      fileSystem,
+      snapshotEveryBytes: 4096,
+      autoCompaction: false,
+      logger: silentLogger,
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        await store.set(`key-${i}`, new Uint8Array(8192));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      release();
+      await store.saveSnapshot();
+      // The held one, at most one background snapshot queued behind it, and the one asked for.
+      expect(store.stats().snapshotsSaved).toBeLessThanOrEqual(3);
+    } finally {
+      release();
+      await store.close();
+    }
   });
 });
