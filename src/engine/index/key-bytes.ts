@@ -89,7 +89,7 @@ export function compareBytes(
 ): number {
   const aLength = aTo - aFrom;
   const bLength = bTo - bFrom;
-  const n = aLength < bLength ? aLength : bLength;
+  const n = Math.min(aLength, bLength);
   for (let i = 0; i < n; i++) {
     const d = (a[aFrom + i] as number) - (b[bFrom + i] as number);
     if (d !== 0) return d;

@@ -16,8 +16,15 @@ export interface KeyListOptions {
   limit?: number;
 }
 
-/** Rebuild once dead entries are both this many and a quarter of all entries. */
-const MIN_DEAD_FOR_REBUILD = 1024;
+export interface KeyIndexOptions {
+  /** Hash seed; random by default (tests fix it). A loaded index keeps the one it was saved with. */
+  seed?: number;
+  /**
+   * A delete rebuilds the index once dead entries (or their key bytes) are a quarter of all and
+   * at least this many (default 1024): a rebuild costs a pass over every key.
+   */
+  minDeadForRebuild?: number;
+}
 
 /**
  * The in-memory index of a store: key bytes to the location of the key's newest record, plus
@@ -48,14 +55,16 @@ export class KeyIndex {
   private deadEntries: number;
   private deadKeyBytes: number;
   private pins = 0;
+  private readonly minDeadForRebuild: number;
   private readonly scratch = new KeyScratch();
   private readonly found = new LocationView();
   private readonly previous = new LocationView();
   /** Bumped whenever entry ids change meaning (a rebuild). */
   layoutVersion = 0;
 
-  private constructor(state: IndexState) {
+  private constructor(state: IndexState, options: KeyIndexOptions) {
     this.seed = state.seed;
+    this.minDeadForRebuild = options.minDeadForRebuild ?? 1024;
     this.arena = new KeyArena(state.keyBytes, state.keyStarts, state.entryCount);
     this.columns = new EntryColumns(
       state.segmentIds,
@@ -80,35 +89,37 @@ export class KeyIndex {
     this.deadKeyBytes = state.deadKeyBytes;
   }
 
-  /** An empty index. `seed` fixes the hash seed (tests); by default it is random. */
-  static create(seed = (Math.random() * 2 ** 32) >>> 0): KeyIndex {
+  static create(options: KeyIndexOptions = {}): KeyIndex {
     const arena = KeyArena.empty();
     const columns = EntryColumns.empty();
-    return new KeyIndex({
-      seed,
-      entryCount: 0,
-      liveCount: 0,
-      deadKeyBytes: 0,
-      keyStarts: arena.starts,
-      keyBytes: arena.bytes,
-      segmentIds: columns.segmentIds,
-      offsets: columns.offsets,
-      lengths: columns.lengths,
-      metaBytes: columns.metaBytes,
-      expiresAt: null,
-      slots: new Uint32Array(16),
-      sorted: new Uint32Array(0),
-      sortedCount: 0,
-      recent: new Uint32Array(16),
-      recentCount: 0,
-      recentSortedCount: 0,
-      liveBytes: new Map(),
-    });
+    return new KeyIndex(
+      {
+        seed: options.seed ?? (Math.random() * 2 ** 32) >>> 0,
+        entryCount: 0,
+        liveCount: 0,
+        deadKeyBytes: 0,
+        keyStarts: arena.starts,
+        keyBytes: arena.bytes,
+        segmentIds: columns.segmentIds,
+        offsets: columns.offsets,
+        lengths: columns.lengths,
+        metaBytes: columns.metaBytes,
+        expiresAt: null,
+        slots: new Uint32Array(16),
+        sorted: new Uint32Array(0),
+        sortedCount: 0,
+        recent: new Uint32Array(16),
+        recentCount: 0,
+        recentSortedCount: 0,
+        liveBytes: new Map(),
+      },
+      options,
+    );
   }
 
   /** An index from `serialize()` output; throws DamagedIndexError if the bytes are damaged. */
-  static load(bytes: Uint8Array): KeyIndex {
-    return new KeyIndex(decodeIndex(bytes));
+  static load(bytes: Uint8Array, options: Omit<KeyIndexOptions, "seed"> = {}): KeyIndex {
+    return new KeyIndex(decodeIndex(bytes), options);
   }
 
   /** The whole index as bytes (see serialization.ts): a few copies, no per-key work. */
@@ -330,7 +341,7 @@ export class KeyIndex {
   rebuildIfWasteful(): boolean {
     const entries = this.arena.count;
     const wasteful =
-      this.deadEntries >= MIN_DEAD_FOR_REBUILD &&
+      this.deadEntries >= this.minDeadForRebuild &&
       (this.deadEntries * 4 > entries || this.deadKeyBytes * 4 > this.arena.byteLength);
     if (!wasteful || this.pins > 0) return false;
     this.rebuild();

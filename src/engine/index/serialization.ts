@@ -126,7 +126,7 @@ export function encodeIndex(state: IndexState): Uint8Array {
     state.recentSortedCount,
     segments.length,
   ];
-  fields.forEach((value, i) => header.setUint32(8 + 4 * i, value, true));
+  for (const [i, value] of fields.entries()) header.setUint32(8 + 4 * i, value, true);
   const segmentIds = new Uint32Array(segments.map(([id]) => id));
   const segmentLiveBytes = new Float64Array(segments.map(([, bytes]) => bytes));
   const arrays = [
@@ -164,31 +164,17 @@ export function decodeIndex(bytes: Uint8Array): IndexState {
   const version = field(0);
   if (version !== INDEX_FORMAT_VERSION)
     throw new DamagedIndexError(`format version ${version}, this build reads ${INDEX_FORMAT_VERSION}`);
-  const [
-    seed,
-    flags,
-    entries,
-    liveCount,
-    keyByteCount,
-    deadKeyBytes,
-    slots,
-    sorted,
-    recent,
-    recentSorted,
-    segments,
-  ] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(field) as number[] as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const seed = field(1);
+  const flags = field(2);
+  const entries = field(3);
+  const liveCount = field(4);
+  const keyByteCount = field(5);
+  const deadKeyBytes = field(6);
+  const slots = field(7);
+  const sorted = field(8);
+  const recent = field(9);
+  const recentSorted = field(10);
+  const segments = field(11);
   const hasExpiry = (flags & FLAG_EXPIRY) !== 0;
   const sizes = sectionSizes(entries, keyByteCount, hasExpiry, slots, sorted, recent, segments);
   const expected = sizes.reduce((sum, size) => sum + align8(size), HEADER_BYTES) + CRC_BYTES;
