@@ -1,4 +1,4 @@
-import { ensureLength } from "./growth.ts";
+import { ensureLength, growableArray } from "./growth.ts";
 
 /** No expiry: the value an entry's expiresAt column holds when it has none. */
 export const NO_EXPIRY = 0;
@@ -24,10 +24,10 @@ export class EntryColumns {
 
   static empty(capacity = 16): EntryColumns {
     return new EntryColumns(
-      new Uint32Array(capacity),
-      new Uint32Array(capacity),
-      new Uint32Array(capacity),
-      new Uint16Array(capacity),
+      growableArray(Uint32Array, capacity),
+      growableArray(Uint32Array, capacity),
+      growableArray(Uint32Array, capacity),
+      growableArray(Uint16Array, capacity),
       null,
     );
   }
@@ -43,8 +43,8 @@ export class EntryColumns {
 
   /** Makes room for entry `id`, keeping the `id` entries before it. */
   ensure(id: number): void {
+    // Each column on its own: their capacities differ once one outgrows its reservation.
     const needed = id + 1;
-    if (needed <= this.lengths.length) return;
     this.segmentIds = ensureLength(this.segmentIds, needed, id);
     this.offsets = ensureLength(this.offsets, needed, id);
     this.lengths = ensureLength(this.lengths, needed, id);
@@ -54,7 +54,7 @@ export class EntryColumns {
 
   /** The expiry column, allocated (all NO_EXPIRY) on first use. */
   expiryColumn(): Float64Array {
-    if (this.expiresAt === null) this.expiresAt = new Float64Array(this.lengths.length);
+    if (this.expiresAt === null) this.expiresAt = growableArray(Float64Array, this.lengths.length);
     return this.expiresAt;
   }
 }

@@ -1,4 +1,4 @@
-import { ensureLength } from "./growth.ts";
+import { ensureLength, growableArray } from "./growth.ts";
 import { compareBytes, decodeKey, hashBytes } from "./key-bytes.ts";
 
 /** Keys are kept in at most 4 GiB of bytes: offsets are u32. */
@@ -19,7 +19,11 @@ export class KeyArena {
   ) {}
 
   static empty(capacity = 16): KeyArena {
-    return new KeyArena(new Uint8Array(capacity * 16), new Uint32Array(capacity + 1), 0);
+    return new KeyArena(
+      growableArray(Uint8Array, capacity * 16),
+      growableArray(Uint32Array, capacity + 1),
+      0,
+    );
   }
 
   /** Takes over `other`'s keys (a rebuilt arena). */

@@ -1,4 +1,5 @@
 import { EntryColumns, NO_EXPIRY } from "./entry-columns.ts";
+import { growableArray } from "./growth.ts";
 import { HashSlots } from "./hash-slots.ts";
 import { KeyArena } from "./key-arena.ts";
 import { compareBytes, KeyScratch, keyToBytes } from "./key-bytes.ts";
@@ -357,8 +358,8 @@ export class KeyIndex {
     const old = this.arena;
     const oldColumns = this.columns;
     const arena = KeyArena.empty(0);
-    arena.bytes = new Uint8Array(old.byteLength - this.deadKeyBytes);
-    arena.starts = new Uint32Array(count + 1);
+    arena.bytes = growableArray(Uint8Array, old.byteLength - this.deadKeyBytes);
+    arena.starts = growableArray(Uint32Array, count + 1);
     const columns = EntryColumns.empty(count);
     if (oldColumns.expiresAt !== null) columns.expiryColumn();
     for (let i = 0; i < count; i++) {

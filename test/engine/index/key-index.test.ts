@@ -41,6 +41,35 @@ describe("key index", () => {
     }
   });
 
+  it("holds more keys than any column first reserves room for", () => {
+    // Columns reserve address space for a while and then move to a larger reservation; with
+    // 2-byte metadata and 8-byte expiries they do so at different key counts (1 MiB first).
+    const keys = 600_000;
+    const index = KeyIndex.create({ seed: 5 });
+    const location = { segmentId: 0, offset: 0, length: 1, metaBytes: 0, expiresAt: 0 };
+    for (let i = 0; i < keys; i++) {
+      location.segmentId = i % 7;
+      location.offset = i;
+      location.length = 1 + (i % 100);
+      location.metaBytes = i % 65_536;
+      location.expiresAt = i % 3 === 0 ? 1_700_000_000_000 + i : 0;
+      index.set(`k${i}`, location);
+    }
+    const loaded = KeyIndex.load(index.serialize());
+    for (const copy of [index, loaded]) {
+      expect(copy.size).toBe(keys);
+      for (let i = 0; i < keys; i += 997) {
+        expect({ ...copy.get(`k${i}`) }).toEqual({
+          segmentId: i % 7,
+          offset: i,
+          length: 1 + (i % 100),
+          metaBytes: i % 65_536,
+          expiresAt: i % 3 === 0 ? 1_700_000_000_000 + i : 0,
+        });
+      }
+    }
+  });
+
   it("keeps entry ids while pinned, and rebuilds once released", () => {
     const index = KeyIndex.create({ minDeadForRebuild: 4 });
     for (let i = 0; i < 20; i++) index.set(`k${i}`, { segmentId: 1, offset: i, length: 5 });
