@@ -1,5 +1,6 @@
 import { ensureLength } from "./growth.ts";
 import type { KeyArena } from "./key-arena.ts";
+import { sortByKey } from "./key-sort.ts";
 
 /**
  * Entry ids in unsigned byte order of their keys, for listing.
@@ -50,7 +51,7 @@ export class SortedOrder {
   catchUp(): void {
     if (this.recentSortedCount < this.recentCount) {
       const tail = this.recent.subarray(this.recentSortedCount, this.recentCount);
-      tail.sort((a, b) => this.arena.compare(a, b));
+      sortByKey(this.arena, this.recent, this.recentSortedCount, this.recentCount);
       if (this.recentSortedCount > 0) {
         const merged = this.merge(this.recent, this.recentSortedCount, tail, tail.length);
         this.recent = ensureLength(merged.ids, 16, merged.count);
