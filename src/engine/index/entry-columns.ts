@@ -1,15 +1,17 @@
 import { ensureLength, growableArray } from "./growth.ts";
 
-/** No expiry: the value an entry's expiresAt column holds when it has none. */
+/** No expiry: the value an entry's expiry holds when it has none. */
 export const NO_EXPIRY = 0;
 
 /**
  * Where each entry's record lives, one typed array per field, indexed by entry id. An entry
- * whose `lengths` is 0 is dead (deleted or overwritten by a later entry of the same key): a
- * record always has a header, so no live entry has length 0.
+ * whose `lengths` is 0 is dead (deleted, its id not reused): a record always has a header, so
+ * no live entry has length 0.
  *
- * The expiry column (milliseconds since the epoch, NO_EXPIRY for none) is allocated only when
- * some key first gets one, so that an index without expiries pays nothing for it.
+ * Two columns are optional and allocated (all zero) only when some entry first needs them, so
+ * that an index whose records carry no metadata and no expiry pays nothing for them:
+ * `metaBytes` (bytes of the metadata block inside the record) and `expiresAt` (milliseconds
+ * since the epoch, NO_EXPIRY for none). Without them an entry costs 12 bytes here.
  */
 export class EntryColumns {
   constructor(
@@ -17,8 +19,7 @@ export class EntryColumns {
     public offsets: Uint32Array,
     /** Whole record length, header and CRC included; 0 marks a dead entry. */
     public lengths: Uint32Array,
-    /** Bytes of the metadata block inside the record (0 for most records). */
-    public metaBytes: Uint16Array,
+    public metaBytes: Uint16Array | null,
     public expiresAt: Float64Array | null,
   ) {}
 
@@ -27,7 +28,7 @@ export class EntryColumns {
       growableArray(Uint32Array, capacity),
       growableArray(Uint32Array, capacity),
       growableArray(Uint32Array, capacity),
-      growableArray(Uint16Array, capacity),
+      null,
       null,
     );
   }
@@ -48,13 +49,40 @@ export class EntryColumns {
     this.segmentIds = ensureLength(this.segmentIds, needed, id);
     this.offsets = ensureLength(this.offsets, needed, id);
     this.lengths = ensureLength(this.lengths, needed, id);
-    this.metaBytes = ensureLength(this.metaBytes, needed, id);
+    if (this.metaBytes !== null) this.metaBytes = ensureLength(this.metaBytes, needed, id);
     if (this.expiresAt !== null) this.expiresAt = ensureLength(this.expiresAt, needed, id);
   }
 
-  /** The expiry column, allocated (all NO_EXPIRY) on first use. */
-  expiryColumn(): Float64Array {
-    if (this.expiresAt === null) this.expiresAt = growableArray(Float64Array, this.lengths.length);
-    return this.expiresAt;
+  metaBytesOf(id: number): number {
+    return this.metaBytes === null ? 0 : (this.metaBytes[id] as number);
+  }
+
+  expiresAtOf(id: number): number {
+    return this.expiresAt === null ? NO_EXPIRY : (this.expiresAt[id] as number);
+  }
+
+  setMetaBytes(id: number, metaBytes: number): void {
+    if (this.metaBytes === null) {
+      if (metaBytes === 0) return;
+      this.metaBytes = growableArray(Uint16Array, this.lengths.length);
+    }
+    this.metaBytes[id] = metaBytes;
+  }
+
+  setExpiresAt(id: number, expiresAt: number): void {
+    if (this.expiresAt === null) {
+      if (expiresAt === NO_EXPIRY) return;
+      this.expiresAt = growableArray(Float64Array, this.lengths.length);
+    }
+    this.expiresAt[id] = expiresAt;
+  }
+
+  /** Copies entry `from` of `source` to entry `to` here (a rebuild). */
+  copyEntry(source: EntryColumns, from: number, to: number): void {
+    this.segmentIds[to] = source.segmentIds[from] as number;
+    this.offsets[to] = source.offsets[from] as number;
+    this.lengths[to] = source.lengths[from] as number;
+    this.setMetaBytes(to, source.metaBytesOf(from));
+    this.setExpiresAt(to, source.expiresAtOf(from));
   }
 }

@@ -47,7 +47,10 @@ export class KeyArena {
       throw new RangeError(`the key index holds at most ${MAX_ARENA_BYTES} bytes of keys`);
     this.bytes = ensureLength(this.bytes, end, start);
     this.starts = ensureLength(this.starts, id + 2, id + 1);
-    this.bytes.set(key.subarray(0, length), start);
+    // Short keys byte by byte: a subarray for `set` would allocate on every insert.
+    const bytes = this.bytes;
+    if (length <= 64) for (let i = 0; i < length; i++) bytes[start + i] = key[i] as number;
+    else bytes.set(key.subarray(0, length), start);
     this.starts[id + 1] = end;
     this.count = id + 1;
     return id;

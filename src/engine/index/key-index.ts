@@ -104,7 +104,7 @@ export class KeyIndex {
         segmentIds: columns.segmentIds,
         offsets: columns.offsets,
         lengths: columns.lengths,
-        metaBytes: columns.metaBytes,
+        metaBytes: null,
         expiresAt: null,
         slots: new Uint32Array(16),
         sorted: new Uint32Array(0),
@@ -174,8 +174,7 @@ export class KeyIndex {
    * keep before the next set or delete), or undefined if the key was absent.
    */
   set(key: string | Uint8Array, location: IndexLocation): LocationView | undefined {
-    if (!(location.length > 0))
-      throw new RangeError(`a record length must be positive, not ${location.length}`);
+    checkLocation(location);
     const bytes = this.bytesOf(key);
     const length = this.lengthOfKey(key);
     const hash = this.table.hashOf(bytes, length);
@@ -260,12 +259,12 @@ export class KeyIndex {
   }
 
   metaBytesOf(id: number): number {
-    return this.columns.metaBytes[id] as number;
+    return this.columns.metaBytesOf(id);
   }
 
   /** Milliseconds since the epoch, or 0 for no expiry. */
   expiresAtOf(id: number): number {
-    return this.columns.expiresAt === null ? NO_EXPIRY : (this.columns.expiresAt[id] as number);
+    return this.columns.expiresAtOf(id);
   }
 
   keyOf(id: number): string {
@@ -278,12 +277,12 @@ export class KeyIndex {
   }
 
   readInto(id: number, view: LocationView): LocationView {
-    const { segmentIds, offsets, lengths, metaBytes } = this.columns;
-    view.segmentId = segmentIds[id] as number;
-    view.offset = offsets[id] as number;
-    view.length = lengths[id] as number;
-    view.metaBytes = metaBytes[id] as number;
-    view.expiresAt = this.expiresAtOf(id);
+    const columns = this.columns;
+    view.segmentId = columns.segmentIds[id] as number;
+    view.offset = columns.offsets[id] as number;
+    view.length = columns.lengths[id] as number;
+    view.metaBytes = columns.metaBytesOf(id);
+    view.expiresAt = columns.expiresAtOf(id);
     return view;
   }
 
@@ -361,15 +360,10 @@ export class KeyIndex {
     arena.bytes = growableArray(Uint8Array, old.byteLength - this.deadKeyBytes);
     arena.starts = growableArray(Uint32Array, count + 1);
     const columns = EntryColumns.empty(count);
-    if (oldColumns.expiresAt !== null) columns.expiryColumn();
     for (let i = 0; i < count; i++) {
       const id = ids[i] as number;
       arena.append(old.view(id), old.lengthOf(id));
-      columns.segmentIds[i] = oldColumns.segmentIds[id] as number;
-      columns.offsets[i] = oldColumns.offsets[id] as number;
-      columns.lengths[i] = oldColumns.lengths[id] as number;
-      columns.metaBytes[i] = oldColumns.metaBytes[id] as number;
-      if (columns.expiresAt !== null) columns.expiresAt[i] = oldColumns.expiresAt?.[id] as number;
+      columns.copyEntry(oldColumns, id, i);
     }
     // The table and the order hold these objects: refill them rather than replace them.
     old.adopt(arena);
@@ -404,14 +398,12 @@ export class KeyIndex {
   }
 
   private write(id: number, location: IndexLocation): void {
-    const { segmentIds, offsets, lengths, metaBytes } = this.columns;
-    segmentIds[id] = location.segmentId;
-    offsets[id] = location.offset;
-    lengths[id] = location.length;
-    metaBytes[id] = location.metaBytes ?? 0;
-    const expiresAt = location.expiresAt ?? NO_EXPIRY;
-    if (expiresAt !== NO_EXPIRY) this.columns.expiryColumn()[id] = expiresAt;
-    else if (this.columns.expiresAt !== null) this.columns.expiresAt[id] = NO_EXPIRY;
+    const columns = this.columns;
+    columns.segmentIds[id] = location.segmentId;
+    columns.offsets[id] = location.offset;
+    columns.lengths[id] = location.length;
+    columns.setMetaBytes(id, location.metaBytes ?? 0);
+    columns.setExpiresAt(id, location.expiresAt ?? NO_EXPIRY);
   }
 
   private bytesOf(key: string | Uint8Array): Uint8Array {
@@ -422,4 +414,25 @@ export class KeyIndex {
   private lengthOfKey(key: string | Uint8Array): number {
     return typeof key === "string" ? this.scratch.length : key.length;
   }
+}
+
+const isU32 = (n: number): boolean => n >>> 0 === n;
+
+/** Typed arrays would wrap an out-of-range number silently: refuse it instead. */
+function checkLocation({
+  segmentId,
+  offset,
+  length,
+  metaBytes = 0,
+  expiresAt = NO_EXPIRY,
+}: IndexLocation): void {
+  if (!isU32(segmentId) || !isU32(offset) || !isU32(length) || length === 0)
+    throw new RangeError(
+      `a location needs a segment id and offset from 0 to 2^32-1 and a length from 1 to 2^32-1, ` +
+        `not ${segmentId}, ${offset}, ${length}`,
+    );
+  if (!(metaBytes >= 0 && metaBytes <= 0xffff && Number.isInteger(metaBytes)))
+    throw new RangeError(`metadata bytes must be an integer from 0 to 65535, not ${metaBytes}`);
+  if (!(expiresAt >= 0 && Number.isFinite(expiresAt)))
+    throw new RangeError(`an expiry must be a finite time in ms since the epoch (0: none), not ${expiresAt}`);
 }

@@ -7,7 +7,7 @@ import { DamagedIndexError } from "../errors.ts";
 // 0       8           magic "KVKEYIX1"
 // 8       4           format version (1)
 // 12      4           hash seed
-// 16      4           flags: bit 0 set when the expiry column is present
+// 16      4           flags: bit 0 set when the expiry column is present, bit 1 the metadata one
 // 20      4           E  entries, live and dead
 // 24      4           L  live entries
 // 28      4           K  key bytes (dead keys' bytes included)
@@ -24,7 +24,7 @@ import { DamagedIndexError } from "../errors.ts";
 //         4 E         segment ids, u32
 //         4 E         record offsets, u32
 //         4 E         record lengths, u32 (0: dead entry)
-//         2 E         metadata bytes, u16
+//         2 E         metadata bytes, u16 (only when flags bit 1)
 //         8 E         expiries, f64 ms since the epoch, 0 for none (only when flags bit 0)
 //         4 S         hash slots, u32: entry id + 1, 0 when empty
 //         4 P         sorted run, u32 entry ids
@@ -40,6 +40,7 @@ export const INDEX_FORMAT_VERSION = 1;
 const HEADER_BYTES = 64;
 const CRC_BYTES = 4;
 const FLAG_EXPIRY = 1;
+const FLAG_META = 2;
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1)
   throw new Error("the key index format assumes a little-endian machine");
@@ -55,7 +56,7 @@ export interface IndexState {
   segmentIds: Uint32Array;
   offsets: Uint32Array;
   lengths: Uint32Array;
-  metaBytes: Uint16Array;
+  metaBytes: Uint16Array | null;
   expiresAt: Float64Array | null;
   slots: Uint32Array;
   sorted: Uint32Array;
@@ -72,6 +73,7 @@ const align8 = (n: number): number => (n + 7) & ~7;
 function sectionSizes(
   entries: number,
   keyBytes: number,
+  hasMeta: boolean,
   hasExpiry: boolean,
   slots: number,
   sorted: number,
@@ -84,7 +86,7 @@ function sectionSizes(
     4 * entries,
     4 * entries,
     4 * entries,
-    2 * entries,
+    hasMeta ? 2 * entries : 0,
     hasExpiry ? 8 * entries : 0,
     4 * slots,
     4 * sorted,
@@ -98,10 +100,12 @@ export function encodeIndex(state: IndexState): Uint8Array {
   const entries = state.entryCount;
   const keyByteCount = state.keyStarts[entries] as number;
   const segments = [...state.liveBytes];
+  const hasMeta = state.metaBytes !== null;
   const hasExpiry = state.expiresAt !== null;
   const sizes = sectionSizes(
     entries,
     keyByteCount,
+    hasMeta,
     hasExpiry,
     state.slots.length,
     state.sortedCount,
@@ -115,7 +119,7 @@ export function encodeIndex(state: IndexState): Uint8Array {
   const fields = [
     INDEX_FORMAT_VERSION,
     state.seed,
-    hasExpiry ? FLAG_EXPIRY : 0,
+    (hasExpiry ? FLAG_EXPIRY : 0) | (hasMeta ? FLAG_META : 0),
     entries,
     state.liveCount,
     keyByteCount,
@@ -135,7 +139,7 @@ export function encodeIndex(state: IndexState): Uint8Array {
     state.segmentIds,
     state.offsets,
     state.lengths,
-    state.metaBytes,
+    state.metaBytes ?? new Uint16Array(0),
     state.expiresAt ?? new Float64Array(0),
     state.slots,
     state.sorted,
@@ -176,7 +180,8 @@ export function decodeIndex(bytes: Uint8Array): IndexState {
   const recentSorted = field(10);
   const segments = field(11);
   const hasExpiry = (flags & FLAG_EXPIRY) !== 0;
-  const sizes = sectionSizes(entries, keyByteCount, hasExpiry, slots, sorted, recent, segments);
+  const hasMeta = (flags & FLAG_META) !== 0;
+  const sizes = sectionSizes(entries, keyByteCount, hasMeta, hasExpiry, slots, sorted, recent, segments);
   const expected = sizes.reduce((sum, size) => sum + align8(size), HEADER_BYTES) + CRC_BYTES;
   if (bytes.length !== expected)
     throw new DamagedIndexError(`${bytes.length} bytes where its header announces ${expected}`);
@@ -185,7 +190,7 @@ export function decodeIndex(bytes: Uint8Array): IndexState {
     throw new DamagedIndexError("its CRC-32 does not match its contents");
   // Past the CRC the header is what was written; these guard against a writer's bug.
   if (
-    flags & ~FLAG_EXPIRY ||
+    flags & ~(FLAG_EXPIRY | FLAG_META) ||
     slots < 16 ||
     (slots & (slots - 1)) !== 0 ||
     liveCount > entries ||
@@ -208,7 +213,7 @@ export function decodeIndex(bytes: Uint8Array): IndexState {
   const segmentIds = new Uint32Array(section(2));
   const offsets = new Uint32Array(section(3));
   const lengths = new Uint32Array(section(4));
-  const metaBytes = new Uint16Array(section(5));
+  const metaBuffer = section(5);
   const expiryBuffer = section(6);
   const slotArray = new Uint32Array(section(7));
   const sortedArray = new Uint32Array(section(8));
@@ -228,7 +233,7 @@ export function decodeIndex(bytes: Uint8Array): IndexState {
     segmentIds,
     offsets,
     lengths,
-    metaBytes,
+    metaBytes: hasMeta ? new Uint16Array(metaBuffer) : null,
     expiresAt: hasExpiry ? new Float64Array(expiryBuffer) : null,
     slots: slotArray,
     sorted: sortedArray,

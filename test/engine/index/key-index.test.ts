@@ -104,9 +104,29 @@ describe("key index", () => {
     expect(index.get("a")?.expiresAt).toBe(0);
   });
 
-  it("refuses a record length of 0, which marks dead entries", () => {
+  it("refuses a location its typed arrays would wrap or that marks a dead entry", () => {
     const index = KeyIndex.create();
-    expect(() => index.set("a", { segmentId: 1, offset: 0, length: 0 })).toThrow(RangeError);
+    const valid = { segmentId: 1, offset: 0, length: 5 };
+    for (const location of [
+      { ...valid, length: 0 },
+      { ...valid, length: 2 ** 32 },
+      { ...valid, offset: -1 },
+      { ...valid, offset: 1.5 },
+      { ...valid, segmentId: 2 ** 32 },
+      { ...valid, metaBytes: 65_536 },
+      { ...valid, expiresAt: -1 },
+      { ...valid, expiresAt: Number.NaN },
+    ])
+      expect(() => index.set("a", location)).toThrow(RangeError);
     expect(index.size).toBe(0);
+    expect(index.totalLiveBytes).toBe(0);
+    index.set("a", { segmentId: 2 ** 32 - 1, offset: 2 ** 32 - 1, length: 2 ** 32 - 1, metaBytes: 65_535 });
+    expect({ ...index.get("a") }).toEqual({
+      segmentId: 2 ** 32 - 1,
+      offset: 2 ** 32 - 1,
+      length: 2 ** 32 - 1,
+      metaBytes: 65_535,
+      expiresAt: 0,
+    });
   });
 });
