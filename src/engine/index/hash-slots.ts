@@ -5,7 +5,7 @@ import { hashBytes } from "./key-bytes.ts";
  * At most 3 of 4 slots used. With linear probing a lookup then reads about 2.5 slots when the key
  * is there and 8.5 when it is not; past 0.75 the miss cost climbs fast (32 slots at 0.875).
  * Each slot is 4 bytes, so the table costs 5.3 to 10.7 bytes per key (8 at one million keys),
- * which fits the 48-bytes-per-key budget beside 16 bytes of key and 22 of columns and order.
+ * which fits the 48-bytes-per-key budget beside 16 bytes of key and 20 of offsets, columns and order.
  */
 const MAX_LOAD_NUMERATOR = 3;
 const MAX_LOAD_DENOMINATOR = 4;

@@ -33,7 +33,8 @@ export interface KeyIndexOptions {
  * keys sit in one byte arena (key-arena.ts), locations in typed-array columns
  * (entry-columns.ts), lookups go through an open-addressing table of entry ids (hash-slots.ts)
  * and order is a sorted array of entry ids (sorted-order.ts). At 16-byte keys that is about
- * 16 + 4 (key) + 14 (location) + 8 (hash slot) + 4 (order) = 46 bytes per key.
+ * 16 + 4 (key) + 12 (location) + 8 (hash slot at one million keys) + 4 (order) = 44 bytes per
+ * key, plus 2 once some record has metadata and 8 once some key has an expiry.
  *
  * Entry ids. Each key present has one entry id, which `find` returns and the `...Of(id)`
  * accessors read. An overwrite keeps the id; a delete kills it, and a later set of the same
@@ -43,7 +44,9 @@ export interface KeyIndexOptions {
  * in slices) calls `pinEntryIds()` first, which defers rebuilds until it is released.
  *
  * Keys are bytes everywhere; each method that takes a key also takes a string, encoded as
- * UTF-8 into a reusable buffer (no allocation for ASCII keys).
+ * UTF-8 into a reusable buffer (no allocation for ASCII keys). A string must be well-formed
+ * (the store refuses lone surrogates): encoding turns each into U+FFFD. `list` decodes keys as
+ * UTF-8; binary keys are listed whole by `listBytes`.
  */
 export class KeyIndex {
   private readonly arena: KeyArena;
@@ -60,8 +63,7 @@ export class KeyIndex {
   private readonly scratch = new KeyScratch();
   private readonly found = new LocationView();
   private readonly previous = new LocationView();
-  /** Bumped whenever entry ids change meaning (a rebuild). */
-  layoutVersion = 0;
+  private rebuilds = 0;
 
   private constructor(state: IndexState, options: KeyIndexOptions) {
     this.seed = state.seed;
@@ -150,6 +152,11 @@ export class KeyIndex {
 
   get size(): number {
     return this.liveCount;
+  }
+
+  /** Changes whenever entry ids change meaning (a rebuild). */
+  get layoutVersion(): number {
+    return this.rebuilds;
   }
 
   /** The entry id of `key`, or -1 when absent. */
@@ -374,7 +381,7 @@ export class KeyIndex {
     this.order.reset(identity, count);
     this.deadEntries = 0;
     this.deadKeyBytes = 0;
-    this.layoutVersion++;
+    this.rebuilds++;
   }
 
   private listIds(
