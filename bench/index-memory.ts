@@ -2,6 +2,7 @@
 // resident memory per key, insert and lookup rates, serialize and load times, at 1M and 10M
 // keys of 16 bytes. Each size and structure runs in a fresh child process, so that RSS counts
 // only what that one built. Run: bun bench/index-memory.ts [sizes...] (default 1000000 10000000).
+// Figures: README.md, section Benchmarks, "Index (not yet used by the store)".
 import { KeyIndex } from "../src/engine/index/key-index.ts";
 import { benchKey } from "./harness.ts";
 
