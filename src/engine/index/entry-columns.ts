@@ -1,4 +1,4 @@
-import { ensureLength, growableArray } from "./growth.ts";
+import { ensureLength, type GrowableConstructor, growableArray } from "./growth.ts";
 
 /** No expiry: the value an entry's expiry holds when it has none. */
 export const NO_EXPIRY = 0;
@@ -77,12 +77,19 @@ export class EntryColumns {
     this.expiresAt[id] = expiresAt;
   }
 
-  /** Copies entry `from` of `source` to entry `to` here (a rebuild). */
-  copyEntry(source: EntryColumns, from: number, to: number): void {
-    this.segmentIds[to] = source.segmentIds[from] as number;
-    this.offsets[to] = source.offsets[from] as number;
-    this.lengths[to] = source.lengths[from] as number;
-    this.setMetaBytes(to, source.metaBytesOf(from));
-    this.setExpiresAt(to, source.expiresAtOf(from));
+  /** New columns holding entries `ids[0, count)` of these, in that order (a rebuild). */
+  select(ids: Uint32Array, count: number): EntryColumns {
+    const picked = <T extends Uint16Array | Uint32Array | Float64Array>(column: T): T => {
+      const out = growableArray(column.constructor as GrowableConstructor<T>, count);
+      for (let i = 0; i < count; i++) out[i] = column[ids[i] as number] as number;
+      return out;
+    };
+    return new EntryColumns(
+      picked(this.segmentIds),
+      picked(this.offsets),
+      picked(this.lengths),
+      this.metaBytes === null ? null : picked(this.metaBytes),
+      this.expiresAt === null ? null : picked(this.expiresAt),
+    );
   }
 }

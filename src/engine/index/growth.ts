@@ -12,8 +12,8 @@
 // reserves eight times what it needs; outgrowing that copies once into a new reservation,
 // which happens about log8(n) times as an index grows.
 
-type Growable = Uint8Array | Uint16Array | Uint32Array | Float64Array;
-type GrowableConstructor<T extends Growable> = {
+export type Growable = Uint8Array | Uint16Array | Uint32Array | Float64Array;
+export type GrowableConstructor<T extends Growable> = {
   new (buffer: SharedArrayBuffer, byteOffset: number, length: number): T;
   readonly BYTES_PER_ELEMENT: number;
 };

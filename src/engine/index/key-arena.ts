@@ -33,6 +33,21 @@ export class KeyArena {
     this.count = other.count;
   }
 
+  /** A new arena of the keys of `ids[0, count)`, in that order (`byteLength` bytes of them). */
+  select(ids: Uint32Array, count: number, byteLength: number): KeyArena {
+    const bytes = growableArray(Uint8Array, byteLength);
+    const starts = growableArray(Uint32Array, count + 1);
+    const from = this.bytes;
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const id = ids[i] as number;
+      const end = this.starts[id + 1] as number;
+      for (let k = this.starts[id] as number; k < end; k++) bytes[at++] = from[k] as number;
+      starts[i + 1] = at;
+    }
+    return new KeyArena(bytes, starts, count);
+  }
+
   /** Bytes used by keys. */
   get byteLength(): number {
     return this.starts[this.count] as number;

@@ -1,5 +1,4 @@
 import { EntryColumns, NO_EXPIRY } from "./entry-columns.ts";
-import { growableArray } from "./growth.ts";
 import { HashSlots } from "./hash-slots.ts";
 import { KeyArena } from "./key-arena.ts";
 import { compareBytes, KeyScratch, keyToBytes } from "./key-bytes.ts";
@@ -361,20 +360,9 @@ export class KeyIndex {
    */
   private rebuild(): void {
     const { ids, count } = this.order.allInOrder();
-    const old = this.arena;
-    const oldColumns = this.columns;
-    const arena = KeyArena.empty(0);
-    arena.bytes = growableArray(Uint8Array, old.byteLength - this.deadKeyBytes);
-    arena.starts = growableArray(Uint32Array, count + 1);
-    const columns = EntryColumns.empty(count);
-    for (let i = 0; i < count; i++) {
-      const id = ids[i] as number;
-      arena.append(old.view(id), old.lengthOf(id));
-      columns.copyEntry(oldColumns, id, i);
-    }
     // The table and the order hold these objects: refill them rather than replace them.
-    old.adopt(arena);
-    oldColumns.adopt(columns);
+    this.arena.adopt(this.arena.select(ids, count, this.arena.byteLength - this.deadKeyBytes));
+    this.columns.adopt(this.columns.select(ids, count));
     const identity = new Uint32Array(count);
     for (let i = 0; i < count; i++) identity[i] = i;
     this.table.rebuild(HashSlots.capacityFor(count), identity, count);

@@ -102,7 +102,6 @@ export class SortedOrder {
   }
 
   private mergeRecent(): void {
-    if (this.recentCount === 0 && this.sortedCount === this.sorted.length) return;
     const merged = this.merge(this.sorted, this.sortedCount, this.recent, this.recentCount);
     this.sorted = merged.ids.length === merged.count ? merged.ids : merged.ids.slice(0, merged.count);
     this.sortedCount = merged.count;

@@ -70,6 +70,20 @@ describe("key index", () => {
     }
   });
 
+  it("rebuilds from a sorted order that still holds deleted keys", () => {
+    // A listing folds every key into the sorted order; deletes after it leave dead entries there,
+    // which the rebuild they trigger must leave out.
+    const index = KeyIndex.create({ seed: 9, minDeadForRebuild: 8 });
+    const model: Model = new Map();
+    const location = { segmentId: 2, offset: 0, length: 3, metaBytes: 0, expiresAt: 0 };
+    for (let i = 0; i < 40; i++) apply(index, model, { kind: "set", key: `k${i}`, location });
+    index.list();
+    for (let i = 0; i < 20; i++) apply(index, model, { kind: "delete", key: `k${i}` });
+    expect(index.layoutVersion).toBeGreaterThan(0);
+    for (let i = 0; i < 40; i++) apply(index, model, { kind: "set", key: `k${i}`, location });
+    expectSameAsModel(index, model);
+  });
+
   it("keeps entry ids while pinned, and rebuilds once released", () => {
     const index = KeyIndex.create({ minDeadForRebuild: 4 });
     for (let i = 0; i < 20; i++) index.set(`k${i}`, { segmentId: 1, offset: i, length: 5 });
