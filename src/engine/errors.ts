@@ -98,6 +98,15 @@ export class CorruptionError extends KVStoreError {
   }
 }
 
+/** A serialized key index (see src/engine/index/serialization.ts) that is damaged or not one. */
+export class DamagedIndexError extends KVStoreError {
+  override readonly code = "DAMAGED_INDEX";
+  override name = "DamagedIndexError";
+  constructor(detail: string) {
+    super(`serialized key index is damaged: ${detail}; rebuild the index from the segment files`);
+  }
+}
+
 export class InvalidOptionError extends KVStoreError {
   override readonly code = "INVALID_OPTION";
   override name = "InvalidOptionError";
