@@ -103,7 +103,7 @@ describe("KVStore basics", () => {
     expect(store.listKeys({ prefix: "ord", after: "ordé", limit: 1 })).toEqual(["ord！"]);
     expect(store.listKeys({ after: "ord😀" })).toEqual(["other"]);
     await store.close();
-    for (const snapshot of ["loaded", "absent"]) {
+    for (const snapshot of ["loaded", "absent"] as const) {
       if (snapshot === "absent") rmSync(join(dir, "index.snapshot"));
       const reopened = await KVStore.open(dir, { logger: silentLogger });
       expect(reopened.stats().snapshotOnOpen).toBe(snapshot);
