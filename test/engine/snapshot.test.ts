@@ -2,8 +2,9 @@ import { describe, expect, it } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type FileSystem, realFileSystem } from "../../src/engine/file-system.ts";
+import { KeyIndex } from "../../src/engine/index/key-index.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
-import { decodeSnapshot } from "../../src/engine/snapshot.ts";
+import { decodeSnapshot, encodeSnapshot } from "../../src/engine/snapshot.ts";
 import { KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
 import { asLegacySnapshot } from "../fixtures/legacy-snapshot.ts";
 import { crashCopy, dump, recordingLogger, seededValue, tempDir, testKey } from "../helpers.ts";
@@ -108,6 +109,24 @@ describe("index snapshot", () => {
     expect(logger.lines.join("\n")).toContain("CRC-32 does not match");
     expect(dump(reopened)).toEqual(expected);
     await reopened.close();
+  });
+
+  it("is refused when its index points into a segment its table does not cover", () => {
+    const index = KeyIndex.create();
+    index.set("a", { segmentId: 1, offset: 0, length: 40 });
+    const segments = [{ id: 1, coveredLength: 40, tailCrc: 0 }];
+    const decoded = decodeSnapshot(Buffer.from(encodeSnapshot(segments, index)));
+    if (typeof decoded === "string") throw new Error(decoded);
+    expect(decoded.index.get("a")?.length).toBe(40);
+    index.set("b", { segmentId: 2, offset: 0, length: 10 });
+    expect(decodeSnapshot(Buffer.from(encodeSnapshot(segments, index)))).toBe(
+      "the index points outside the segments it covers",
+    );
+    index.delete("b");
+    index.set("c", { segmentId: 1, offset: 40, length: 10 });
+    expect(decodeSnapshot(Buffer.from(encodeSnapshot(segments, index)))).toBe(
+      "the index points outside the segments it covers",
+    );
   });
 
   it("round-trips keys, metadata and live bytes through the KVINDEX3 format", async () => {
