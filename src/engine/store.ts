@@ -852,10 +852,10 @@ export class KVStore {
 
   /** Saves the index as it is when this starts (see `captureIndex`) to index.snapshot. */
   private async writeSnapshot(): Promise<void> {
-    const { bytes } = await this.captureIndex(() => {
+    const { pieces } = await this.captureIndex(() => {
       this.bytesSinceSnapshot = 0;
     });
-    await writeSnapshotFile(this.options.fileSystem, this.dir, bytes, this.options.faultInjector);
+    await writeSnapshotFile(this.options.fileSystem, this.dir, pieces, this.options.faultInjector);
     this.counters.snapshotsSaved++;
   }
 
@@ -878,7 +878,7 @@ export class KVStore {
           tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
         }));
       atStart();
-      return { segments: covered, keys: this.index.size, bytes: encodeSnapshot(covered, this.index) };
+      return { segments: covered, keys: this.index.size, pieces: encodeSnapshot(covered, this.index) };
     });
   }
 

@@ -115,16 +115,16 @@ describe("index snapshot", () => {
     const index = KeyIndex.create();
     index.set("a", { segmentId: 1, offset: 0, length: 40 });
     const segments = [{ id: 1, coveredLength: 40, tailCrc: 0 }];
-    const decoded = decodeSnapshot(Buffer.from(encodeSnapshot(segments, index)));
+    const decoded = decodeSnapshot(Buffer.concat(encodeSnapshot(segments, index)));
     if (typeof decoded === "string") throw new Error(decoded);
     expect(decoded.index.get("a")?.length).toBe(40);
     index.set("b", { segmentId: 2, offset: 0, length: 10 });
-    expect(decodeSnapshot(Buffer.from(encodeSnapshot(segments, index)))).toBe(
+    expect(decodeSnapshot(Buffer.concat(encodeSnapshot(segments, index)))).toBe(
       "the index points outside the segments it covers",
     );
     index.delete("b");
     index.set("c", { segmentId: 1, offset: 40, length: 10 });
-    expect(decodeSnapshot(Buffer.from(encodeSnapshot(segments, index)))).toBe(
+    expect(decodeSnapshot(Buffer.concat(encodeSnapshot(segments, index)))).toBe(
       "the index points outside the segments it covers",
     );
   });
