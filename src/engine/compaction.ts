@@ -79,7 +79,9 @@ export interface CompactionResult {
 /**
  * The live records of the inputs, collected by walking the index: each one's key (record i's
  * key is `keyBytes[keyEnds[i - 1], keyEnds[i])`, keyEnds[-1] being 0) and where it was, kept for
- * the relocation, and, in the job's typed arrays, where the record is.
+ * the relocation, and, in the job's typed arrays, where the record is. Keys rather than entry
+ * ids: a delete whose batch fails is rolled back by setting the key again, under a new id, at
+ * the record collected, and relocation must still move it.
  */
 interface LiveRecords {
   keyBytes: Uint8Array;
