@@ -2,7 +2,6 @@
 export type { BackupReport } from "./engine/backup.ts";
 export * from "./engine/errors.ts";
 export type { FileSystem, OpenMode } from "./engine/file-system.ts";
-export type { ListOptions, Location } from "./engine/keydir.ts";
 export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from "./engine/options.ts";
 export { consoleLogger, FAULT_POINTS, silentLogger } from "./engine/options.ts";
 export { RecordCrc } from "./engine/record.ts";
@@ -10,6 +9,8 @@ export type { CommitOptions, StagedValue } from "./engine/staged-value.ts";
 export {
   KVStore,
   type KVStoreStats,
+  type ListOptions,
+  type Location,
   type OpenValue,
   type SegmentStats,
   type SetOptions,

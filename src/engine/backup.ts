@@ -99,8 +99,8 @@ async function writeFiles(source: BackupSource, capture: EncodedSnapshot, dir: s
     bytes += segment.coveredLength;
   }
   // Written last: its fsync of `dir` makes every name in it durable.
-  await writeSnapshotFile(realFileSystem, dir, capture.bytes, source.faults);
-  return bytes + capture.bytes.length;
+  await writeSnapshotFile(realFileSystem, dir, capture.pieces, source.faults);
+  return capture.pieces.reduce((sum, piece) => sum + piece.length, bytes);
 }
 
 /** The absolute destination, or BackupDestinationError saying why it cannot be used. */

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { type CopyJob, type CopyResult, copyRecords, DAMAGED, removeTempFiles } from "./compaction-copy.ts";
 import type { CopyWorker } from "./copy-in-worker.ts";
 import type { FileSystem } from "./file-system.ts";
-import type { KeyDir, Location } from "./keydir.ts";
+import type { KeyIndex } from "./index/key-index.ts";
 import type { FaultInjector, Logger } from "./options.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
@@ -40,7 +40,7 @@ const INITIAL_JOB_RECORDS = 4096;
 export interface CompactionPlan {
   fs: FileSystem;
   dir: string;
-  keydir: KeyDir;
+  index: KeyIndex;
   /** Sealed segments, oldest first. */
   inputs: Segment[];
   /** Ids free for outputs: [firstOutputId, lastOutputId]. */
@@ -77,13 +77,18 @@ export interface CompactionResult {
 }
 
 /**
- * The live records of the inputs, collected by walking the index: the key and the Location
- * object the index held for it then (kept for the relocation), and, in the job's typed arrays,
- * where the record is.
+ * The live records of the inputs, collected by walking the index: each one's key (record i's
+ * key is `keyBytes[keyEnds[i - 1], keyEnds[i])`, keyEnds[-1] being 0) and where it was, kept for
+ * the relocation, and, in the job's typed arrays, where the record is. Keys rather than entry
+ * ids: a delete whose batch fails is rolled back by setting the key again, under a new id, at
+ * the record collected, and relocation must still move it.
  */
 interface LiveRecords {
-  keys: string[];
-  locations: Location[];
+  keyBytes: Uint8Array;
+  keyEnds: Uint32Array;
+  /** Where record i was when collected: the job's arrays move to the Worker, these stay. */
+  segmentIds: Uint32Array;
+  offsets: Uint32Array;
   job: CopyJob;
 }
 
@@ -133,33 +138,40 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
   }
   for (const segment of opened) plan.addSegment(segment);
 
-  // A snapshot being written must not see Locations change under it.
+  // Never beside a snapshot or backup capture (they take the same turn).
   await plan.exclusiveIndexWalk(async () => {
+    // Why a write batch never holds an undo entry that this moves: each slice below begins with
+    // the open batch flushed (yieldToEventLoop), and a batch is undone only while it is flushed,
+    // which is synchronous (its write and, with sync "always", its fdatasync). So a batch that
+    // saw a key's location before a slice is settled before the slice moves that location, and
+    // a batch opened after it notes the moved location. (The alternative, patching the undo
+    // entries of batches in flight, would be needed only if a flush could span a slice.)
     plan.flushWrites();
     let sliceStart = Bun.nanoseconds();
-    const { keys, locations } = live;
+    const { keyBytes, keyEnds, segmentIds, offsets, job } = live;
     const { outputIndexes, outputOffsets } = copied;
-    for (let i = 0; i < keys.length; i++) {
+    for (let i = 0; i < job.count; i++) {
       const outputIndex = outputIndexes[i] as number;
       if (outputIndex !== DAMAGED) {
-        plan.keydir.relocate(
-          keys[i] as string,
-          locations[i] as Location,
+        // Moves the entry only if it still points at the copied record: an overwrite or a
+        // delete made meanwhile wins. Live bytes move with it.
+        plan.index.relocate(
+          keyBytes.subarray(i === 0 ? 0 : (keyEnds[i - 1] as number), keyEnds[i] as number),
+          segmentIds[i] as number,
+          offsets[i] as number,
           plan.firstOutputId + outputIndex,
           outputOffsets[i] as number,
         );
       }
       if ((i & 1023) === 1023 && Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
-        plan.keydir.settleRelocations();
         await yieldToEventLoop(plan);
         sliceStart = Bun.nanoseconds();
       }
     }
-    plan.keydir.settleRelocations();
     plan.faults?.("compaction:relocated");
     dropUncopiedKeys(plan);
     // Still in the slice that began with a flush: no write batch is open, so none can put back
-    // a location in an input from here on (every copied Location now names an output).
+    // a location in an input from here on (every copied entry now names an output).
     plan.retireSegments(plan.inputs);
   });
   return {
@@ -180,13 +192,19 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
  */
 function dropUncopiedKeys(plan: CompactionPlan): void {
   const inputIds = new Set(plan.inputs.map((input) => input.id));
-  if (plan.inputs.every((input) => plan.keydir.liveBytesOf(input.id) === 0)) return;
-  for (const [key, location] of plan.keydir.entries()) {
-    if (!inputIds.has(location.segmentId)) continue;
-    plan.keydir.delete(key);
+  if (plan.inputs.every((input) => plan.index.liveBytesOf(input.id) === 0)) return;
+  const dropped: { key: Uint8Array; segmentId: number; offset: number }[] = [];
+  plan.index.forEachEntry((id) => {
+    const segmentId = plan.index.segmentIdOf(id);
+    if (inputIds.has(segmentId))
+      dropped.push({ key: plan.index.keyBytesOf(id), segmentId, offset: plan.index.offsetOf(id) });
+    return true;
+  });
+  for (const { key, segmentId, offset } of dropped) {
+    plan.index.delete(key);
     plan.logger.error(
-      `dropped key ${JSON.stringify(key)}: its record in ${segmentFileName(location.segmentId)} at offset ` +
-        `${location.offset} is damaged and compaction removes that segment`,
+      `dropped key ${JSON.stringify(new TextDecoder().decode(key))}: its record in ${segmentFileName(segmentId)} ` +
+        `at offset ${offset} is damaged and compaction removes that segment`,
     );
   }
 }
@@ -223,46 +241,65 @@ export function deleteRetired(
 
 /**
  * Collects the record of every index entry that points into an input. Walking the index rather
- * than the inputs finds only live records, and a Map iterator carries on correctly while writes
- * change the index between slices: an entry overwritten or added meanwhile points to the active
- * segment, not to an input, and is skipped. One overwritten or deleted after it was collected is
- * copied all the same, and harmlessly: relocation moves only an entry that still holds the
- * Location collected (KeyDir.relocate).
+ * than the inputs finds only live records. The walk goes by entry id, in slices, with the ids
+ * pinned (no rebuild renumbers them meanwhile): an entry overwritten or added between slices
+ * points to the active segment, not to an input, and is skipped. One overwritten or deleted
+ * after it was collected is copied all the same, and harmlessly: relocation moves only an entry
+ * that still points at the record collected (KeyIndex.relocate).
  */
 async function collectLiveRecords(plan: CompactionPlan): Promise<LiveRecords> {
   const inputIndexOf = new Map(plan.inputs.map((input, index) => [input.id, index]));
-  const keys: string[] = [];
-  const locations: Location[] = [];
+  const index = plan.index;
+  let keyBytes = new Uint8Array(INITIAL_JOB_RECORDS * 16);
+  let keyEnds = new Uint32Array(INITIAL_JOB_RECORDS);
   let inputIndexes = new Uint32Array(INITIAL_JOB_RECORDS);
+  let segmentIds = new Uint32Array(INITIAL_JOB_RECORDS);
   let offsets = new Uint32Array(INITIAL_JOB_RECORDS);
   let lengths = new Uint32Array(INITIAL_JOB_RECORDS);
+  let count = 0;
+  let keyEnd = 0;
   let sliceStart = Bun.nanoseconds();
   let sinceCheck = 0;
-  for (const [key, location] of plan.keydir.entries()) {
-    const inputIndex = inputIndexOf.get(location.segmentId);
-    if (inputIndex !== undefined) {
-      const i = keys.length;
-      if (i === offsets.length) {
-        inputIndexes = grown(inputIndexes);
-        offsets = grown(offsets);
-        lengths = grown(lengths);
+  const release = index.pinEntryIds();
+  try {
+    for (let id = index.nextEntry(0); id !== -1; id = index.nextEntry(id + 1)) {
+      const segmentId = index.segmentIdOf(id);
+      const inputIndex = inputIndexOf.get(segmentId);
+      if (inputIndex !== undefined) {
+        if (count === offsets.length) {
+          keyEnds = grown(keyEnds);
+          inputIndexes = grown(inputIndexes);
+          segmentIds = grown(segmentIds);
+          offsets = grown(offsets);
+          lengths = grown(lengths);
+        }
+        const key = index.keyBytesOf(id);
+        if (keyEnd + key.length > keyBytes.length) {
+          const bigger = new Uint8Array(Math.max(keyBytes.length * 2, keyEnd + key.length));
+          bigger.set(keyBytes.subarray(0, keyEnd));
+          keyBytes = bigger;
+        }
+        keyBytes.set(key, keyEnd);
+        keyEnd += key.length;
+        keyEnds[count] = keyEnd;
+        inputIndexes[count] = inputIndex;
+        segmentIds[count] = segmentId;
+        offsets[count] = index.offsetOf(id);
+        lengths[count] = index.lengthOf(id);
+        count++;
       }
-      keys.push(key);
-      locations.push(location);
-      inputIndexes[i] = inputIndex;
-      offsets[i] = location.offset;
-      lengths[i] = location.length;
-    }
-    if (++sinceCheck === 256) {
-      sinceCheck = 0;
-      if (Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
-        await yieldToEventLoop(plan);
-        if (plan.aborted()) break;
-        sliceStart = Bun.nanoseconds();
+      if (++sinceCheck === 256) {
+        sinceCheck = 0;
+        if (Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
+          await yieldToEventLoop(plan);
+          if (plan.aborted()) break;
+          sliceStart = Bun.nanoseconds();
+        }
       }
     }
+  } finally {
+    release();
   }
-  const count = keys.length;
   const job: CopyJob = {
     dir: plan.dir,
     inputPaths: plan.inputs.map((input) => input.path),
@@ -275,7 +312,7 @@ async function collectLiveRecords(plan: CompactionPlan): Promise<LiveRecords> {
     lastOutputId: plan.lastOutputId,
     maxSegmentBytes: plan.maxSegmentBytes,
   };
-  return { keys, locations, job };
+  return { keyBytes, keyEnds, segmentIds, offsets, job };
 }
 
 function grown(array: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {

@@ -188,12 +188,12 @@ export function copyMetadata(
   return source.slice(payload.start + META_LENGTH_BYTES, payload.start + payload.metaBytes);
 }
 
+/** What `checkedPayload` returns, reused: a read allocates nothing but the value it returns
+ * (and the view the CRC is computed over). Read its fields before the next call. */
+const payload = { start: 0, end: 0, metaBytes: 0 };
+
 /** Where the payload of a checked SET record is, and its metadata block's bytes. */
-function checkedPayload(
-  source: Uint8Array,
-  at: number,
-  length: number,
-): { start: number; end: number; metaBytes: number } | ParseFailure {
+function checkedPayload(source: Uint8Array, at: number, length: number): typeof payload | ParseFailure {
   if (!hasMagic(source, at)) return "bad-magic";
   const op = source[at + 2];
   if (op !== Op.Set && op !== Op.SetWithMetadata) return "bad-op";
@@ -203,10 +203,16 @@ function checkedPayload(
   const crcAt = at + length - CRC_BYTES;
   if (Bun.hash.crc32(source.subarray(at, crcAt)) !== readU32(source, crcAt)) return "bad-crc";
   const start = at + HEADER_BYTES + keyBytes;
-  if (op === Op.Set) return { start, end: crcAt, metaBytes: 0 };
-  if (payloadBytes < META_LENGTH_BYTES) return "bad-op";
-  const metaBytes = metadataBlockAt(source, start, payloadBytes);
-  return metaBytes < 0 ? "bad-op" : { start, end: crcAt, metaBytes };
+  let metaBytes = 0;
+  if (op === Op.SetWithMetadata) {
+    if (payloadBytes < META_LENGTH_BYTES) return "bad-op";
+    metaBytes = metadataBlockAt(source, start, payloadBytes);
+    if (metaBytes < 0) return "bad-op";
+  }
+  payload.start = start;
+  payload.end = crcAt;
+  payload.metaBytes = metaBytes;
+  return payload;
 }
 
 /**

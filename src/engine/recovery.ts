@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { listSegmentIds, removeLeftovers } from "./directory.ts";
 import { type FileSystem, readFileRange } from "./file-system.ts";
-import { KeyDir } from "./keydir.ts";
+import { KeyIndex } from "./index/key-index.ts";
 import type { Logger } from "./options.ts";
 import { Op } from "./record.ts";
 import { cutRejectedTails } from "./rejected-tail.ts";
@@ -19,7 +19,7 @@ import {
 export type SnapshotUse = "loaded" | "absent" | "ignored";
 
 export interface RecoveredState {
-  keydir: KeyDir;
+  index: KeyIndex;
   /** Every segment, oldest first; the last one is the active segment. */
   segments: Segment[];
   corruptRecords: number;
@@ -47,7 +47,7 @@ export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredS
   for (const short of lost) logger.error(describeLoss(short));
   const snapshot = decoded === null ? "absent" : usableSnapshot(fs, dir, ids, decoded, logger);
   const state: RecoveredState = {
-    keydir: typeof snapshot === "string" ? new KeyDir() : KeyDir.fromSnapshot(snapshot),
+    index: typeof snapshot === "string" ? KeyIndex.create() : snapshot.index,
     segments: [],
     corruptRecords: lost.length,
     truncatedBytes: 0,
@@ -180,7 +180,7 @@ function replaySegment(
   const bytes = readFileRange(fs, path, from, size - from);
   state.replayedBytes += bytes.length;
   const { validEnd, tail } = replayRecords(
-    state.keydir,
+    state.index,
     id,
     bytes,
     from,
@@ -213,7 +213,7 @@ function replaySegment(
  * index. Offsets passed out, and `validEnd`, are offsets in the segment.
  */
 export function replayRecords(
-  keydir: KeyDir,
+  index: KeyIndex,
   segmentId: number,
   bytes: Buffer,
   from: number,
@@ -222,20 +222,21 @@ export function replayRecords(
   newest: boolean,
 ): ScanResult & { records: number } {
   let records = 0;
+  // One object for every record: the index copies its fields.
+  const location = { segmentId, offset: 0, length: 0, metaBytes: 0 };
   const result = scanRecords(
     bytes,
     (record, offset) => {
       records++;
-      const key = bytes.toString("utf8", record.keyStart, record.keyStart + record.keyBytes);
-      if (record.op === Op.Delete) keydir.delete(key);
+      // The key's bytes as they are in the file: no string per record.
+      const key = bytes.subarray(record.keyStart, record.keyStart + record.keyBytes);
+      if (record.op === Op.Delete) index.delete(key);
       else {
-        const location = {
-          segmentId,
-          offset: from + offset,
-          length: record.length,
-          metaBytes: record.metaBytes,
-        };
-        keydir.set(key, location);
+        location.segmentId = segmentId;
+        location.offset = from + offset;
+        location.length = record.length;
+        location.metaBytes = record.metaBytes;
+        index.set(key, location);
       }
     },
     (offset, length, reason) => onCorrupt(from + offset, length, reason),

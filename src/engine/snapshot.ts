@@ -1,38 +1,34 @@
 import { join } from "node:path";
+import { DamagedIndexError } from "./errors.ts";
 import { type FileSystem, writeAll } from "./file-system.ts";
-import type { Location } from "./keydir.ts";
+import { KeyIndex } from "./index/key-index.ts";
 import type { FaultInjector } from "./options.ts";
 import { readU32, writeU32 } from "./record.ts";
+import { decodeLegacySnapshot, isLegacySnapshot } from "./snapshot-legacy.ts";
 
 // index.snapshot: the index as it was at one moment, so that open need not replay everything.
 // It is a hint, never the source of truth: open uses it only if it is intact and agrees with
 // the segment files, then replays whatever was written after it.
 //
-// +----------+-----------+------------------------------+-----------+---------+--------------+---------+-------+
-// | KVINDEX2 | seg_count | seg_count x                  | key_count | entries | repeat_count | entries | crc32 |
-// | 8 bytes  | u32 LE    | (u32 id, u32 covered_length, | u32 LE    |         | u32 LE       |         |  4 B  |
-// |          |           |  u32 crc32 of the last       |           |         |              |         |       |
-// |          |           |  <= 4 KiB before it)         |           |         |              |         |       |
-// +----------+-----------+------------------------------+-----------+---------+--------------+---------+-------+
-// entry: u16 key_len, key (UTF-8), u32 segment id, u32 record offset, u32 record length,
-//        u32 meta_bytes (the record's metadata block, see Location)
+// +----------+-----------+-------------------------------+---------+---------+-------------------+
+// | KVINDEX3 | seg_count | seg_count x                   | padding | crc32   | index             |
+// | 8 bytes  | u32 LE    | (u32 id, u32 covered_length,  | 0 or 4  | of the  | KeyIndex bytes    |
+// |          |           |  u32 crc32 of the last        | zeros   | bytes   | (index/           |
+// |          |           |  <= 4 KiB before it)          |         | before  | serialization.ts, |
+// |          |           |                               |         |         | its own crc32)    |
+// +----------+-----------+-------------------------------+---------+---------+-------------------+
 //
-// Version 1 (magic KVINDEX1) had no meta_bytes in its entries. It is still loaded, every
-// entry with metaBytes 0: it was written before op 3 records existed, and records written since
-// are replayed.
+// The padding puts the index at a multiple of 8 bytes into the file. Every byte is under a
+// CRC: the header's, or the index's own. Loading is the file read and `KeyIndex.load` (a copy
+// per column), no work per key. The segment table comes first so that it can be checked against
+// the files before the index is loaded.
 //
-// The segment table comes first so that it can be checked against the files before any key is
-// loaded. The first entries name distinct keys; the repeated entries come after and replace
-// what the first ones said of the same key (see `SnapshotEncoder`). crc32 covers every byte
-// before it.
+// Versions 1 and 2 (KVINDEX1, KVINDEX2: a list of key and location entries) are still loaded,
+// into the same index, by snapshot-legacy.ts.
 
 export const SNAPSHOT_FILE = "index.snapshot";
 const SNAPSHOT_TEMP_FILE = "index.snapshot.tmp";
-const MAGIC = new TextEncoder().encode("KVINDEX2");
-const MAGIC_V1 = new TextEncoder().encode("KVINDEX1");
-/** Bytes of an entry after its key, by version: segment id, offset, length (, meta_bytes). */
-const ENTRY_TAIL_BYTES = 16;
-const ENTRY_TAIL_BYTES_V1 = 12;
+const MAGIC = new TextEncoder().encode("KVINDEX3");
 const TAIL_CHECK_BYTES = 4096;
 
 /** How much of one segment a snapshot covers, and a checksum of the bytes just before that. */
@@ -44,11 +40,7 @@ export interface CoveredSegment {
 
 export interface DecodedSnapshot {
   segments: CoveredSegment[];
-  /** Distinct keys and their locations. */
-  keys: string[];
-  locations: Location[];
-  /** Entries applied after those, replacing what they said of the same key. */
-  repeats: { keys: string[]; locations: Location[] };
+  index: KeyIndex;
 }
 
 /** A snapshot of the index at one instant, encoded, with what it covered at that instant. */
@@ -56,7 +48,8 @@ export interface EncodedSnapshot {
   /** Every segment, oldest first, with its length at the instant; the last is the active one. */
   segments: CoveredSegment[];
   keys: number;
-  bytes: Uint8Array;
+  /** The file's bytes, in pieces written one after another (see `encodeSnapshot`). */
+  pieces: Uint8Array[];
 }
 
 /** CRC-32 of the last (up to) 4 KiB before `coveredLength` of a segment's bytes. */
@@ -68,160 +61,67 @@ export function tailCrc(
   return Bun.hash.crc32(segmentBytes(from, coveredLength - from));
 }
 
-/**
- * Builds a snapshot a few entries at a time, so that a large index can be written out between
- * other work. `add` takes entries of distinct keys; after `startRepeats`, `add` takes entries
- * that replace any earlier one of the same key.
- */
-export class SnapshotEncoder {
-  private out: Uint8Array;
-  private at: number;
-  private countAt: number;
-  private count = 0;
-
-  constructor(segments: CoveredSegment[], expectedKeys: number) {
-    this.out = new Uint8Array(MAGIC.length + 16 + segments.length * 12 + expectedKeys * 40);
-    this.out.set(MAGIC);
-    let at = MAGIC.length;
-    writeU32(this.out, at, segments.length);
-    at += 4;
-    for (const segment of segments) {
-      writeU32(this.out, at, segment.id);
-      writeU32(this.out, at + 4, segment.coveredLength);
-      writeU32(this.out, at + 8, segment.tailCrc);
-      at += 12;
-    }
-    this.countAt = at;
-    this.at = at + 4;
-  }
-
-  add(key: string, location: Location): void {
-    const keyBytes = Buffer.byteLength(key, "utf8");
-    this.ensureRoom(keyBytes + 2 + ENTRY_TAIL_BYTES);
-    const out = this.out;
-    let at = this.at;
-    out[at] = keyBytes & 0xff;
-    out[at + 1] = keyBytes >>> 8;
-    if (keyBytes === key.length) {
-      for (let i = 0; i < keyBytes; i++) out[at + 2 + i] = key.charCodeAt(i);
-    } else {
-      encoder.encodeInto(key, out.subarray(at + 2, at + 2 + keyBytes));
-    }
-    at += 2 + keyBytes;
-    writeU32(out, at, location.segmentId);
-    writeU32(out, at + 4, location.offset);
-    writeU32(out, at + 8, location.length);
-    writeU32(out, at + 12, location.metaBytes);
-    this.at = at + ENTRY_TAIL_BYTES;
-    this.count++;
-  }
-
-  startRepeats(): void {
-    this.closeSection();
-    this.countAt = this.at;
-    this.at += 4;
-  }
-
-  finish(): Uint8Array {
-    this.closeSection();
-    this.ensureRoom(4);
-    writeU32(this.out, this.at, Bun.hash.crc32(this.out.subarray(0, this.at)));
-    return this.out.subarray(0, this.at + 4);
-  }
-
-  private closeSection(): void {
-    writeU32(this.out, this.countAt, this.count);
-    this.count = 0;
-  }
-
-  private ensureRoom(bytes: number): void {
-    // Room for the next section's count too.
-    if (this.at + bytes + 4 <= this.out.length) return;
-    const grown = new Uint8Array(Math.max(this.out.length * 2, this.at + bytes + 4));
-    grown.set(this.out.subarray(0, this.at));
-    this.out = grown;
-  }
+/** Bytes before the index: magic, count, table, padding to a multiple of 8 after the CRC. */
+function headerBytes(segmentCount: number): number {
+  return (MAGIC.length + 4 + segmentCount * 12 + 4 + 7) & ~7;
 }
 
-const encoder = new TextEncoder();
+/**
+ * The snapshot file's bytes for `segments` and `index` (one `serialize()`, at this instant), as
+ * two pieces, the header and the index: the index's bytes are not copied again (at 1M keys they
+ * are about 44 MB, and this runs on the main thread).
+ */
+export function encodeSnapshot(segments: CoveredSegment[], index: KeyIndex): Uint8Array[] {
+  const indexBytes = index.serialize();
+  const header = headerBytes(segments.length);
+  const out = new Uint8Array(header);
+  out.set(MAGIC);
+  let at = MAGIC.length;
+  writeU32(out, at, segments.length);
+  at += 4;
+  for (const segment of segments) {
+    writeU32(out, at, segment.id);
+    writeU32(out, at + 4, segment.coveredLength);
+    writeU32(out, at + 8, segment.tailCrc);
+    at += 12;
+  }
+  writeU32(out, header - 4, Bun.hash.crc32(out.subarray(0, header - 4)));
+  return [out, indexBytes];
+}
 
 /** Decodes a snapshot file's bytes, or says why they are not a valid snapshot. */
 export function decodeSnapshot(bytes: Buffer): DecodedSnapshot | string {
   if (bytes.length < MAGIC.length + 12) return "too short";
-  const version1 = MAGIC_V1.every((byte, i) => bytes[i] === byte);
-  if (!version1 && !MAGIC.every((byte, i) => bytes[i] === byte)) return "wrong magic";
-  const entryTailBytes = version1 ? ENTRY_TAIL_BYTES_V1 : ENTRY_TAIL_BYTES;
-  const end = bytes.length - 4;
-  if (Bun.hash.crc32(bytes.subarray(0, end)) !== readU32(bytes, end)) return "checksum mismatch";
-  let at = MAGIC.length;
-  const segmentCount = readU32(bytes, at);
-  at += 4;
-  if (at + segmentCount * 12 + 4 > end) return "segment table overruns the file";
+  if (isLegacySnapshot(bytes)) return decodeLegacySnapshot(bytes);
+  if (!MAGIC.every((byte, i) => bytes[i] === byte)) return "wrong magic";
+  const segmentCount = readU32(bytes, MAGIC.length);
+  const header = headerBytes(segmentCount);
+  if (header > bytes.length) return "segment table overruns the file";
+  if (Bun.hash.crc32(bytes.subarray(0, header - 4)) !== readU32(bytes, header - 4))
+    return "checksum mismatch";
   const segments: CoveredSegment[] = [];
-  const covered = new Map<number, number>();
-  for (let i = 0; i < segmentCount; i++, at += 12) {
-    const segment = {
+  for (let i = 0, at = MAGIC.length + 4; i < segmentCount; i++, at += 12) {
+    segments.push({
       id: readU32(bytes, at),
       coveredLength: readU32(bytes, at + 4),
       tailCrc: readU32(bytes, at + 8),
-    };
-    segments.push(segment);
-    covered.set(segment.id, segment.coveredLength);
+    });
   }
-  const first = readEntries(bytes, at, end, covered, entryTailBytes);
-  if (typeof first === "string") return first;
-  const repeats = readEntries(bytes, first.end, end, covered, entryTailBytes);
-  if (typeof repeats === "string") return repeats;
-  if (repeats.end !== end) return "trailing bytes after the entries";
-  return {
-    segments,
-    keys: first.keys,
-    locations: first.locations,
-    repeats: { keys: repeats.keys, locations: repeats.locations },
-  };
-}
-
-interface Entries {
-  keys: string[];
-  locations: Location[];
-  end: number;
-}
-
-/** One counted list of entries starting at `at`, each checked against the covered segments. */
-function readEntries(
-  bytes: Buffer,
-  start: number,
-  end: number,
-  covered: Map<number, number>,
-  entryTailBytes: number,
-): Entries | string {
-  if (start + 4 > end) return "entries overrun the file";
-  const count = readU32(bytes, start);
-  let at = start + 4;
-  const keys: string[] = new Array(count);
-  const locations: Location[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    if (at + 2 > end) return "entries overrun the file";
-    const keyBytes = (bytes[at] as number) | ((bytes[at + 1] as number) << 8);
-    at += 2;
-    if (at + keyBytes + entryTailBytes > end) return "entries overrun the file";
-    keys[i] = bytes.toString("utf8", at, at + keyBytes);
-    at += keyBytes;
-    const location = {
-      segmentId: readU32(bytes, at),
-      offset: readU32(bytes, at + 4),
-      length: readU32(bytes, at + 8),
-      metaBytes: entryTailBytes === ENTRY_TAIL_BYTES ? readU32(bytes, at + 12) : 0,
-    };
-    at += entryTailBytes;
-    const segmentCovered = covered.get(location.segmentId);
-    if (segmentCovered === undefined || location.offset + location.length > segmentCovered) {
-      return `key ${i} points outside the segments the snapshot covers`;
-    }
-    if (location.metaBytes > location.length) return `key ${i} has more metadata than record`;
-    locations[i] = location;
+  let index: KeyIndex;
+  try {
+    index = KeyIndex.load(bytes.subarray(header));
+  } catch (error) {
+    if (error instanceof DamagedIndexError) return error.message;
+    throw error;
   }
-  return { keys, locations, end: at };
+  // Per segment rather than per key: a segment the index points into must be covered, and hold
+  // at least the live bytes the index puts in it.
+  const covered = new Map(segments.map((s) => [s.id, s.coveredLength]));
+  for (const [segmentId, live] of index.liveBytesBySegment()) {
+    const length = covered.get(segmentId);
+    if (length === undefined || live > length) return "the index points outside the segments it covers";
+  }
+  return { segments, index };
 }
 
 export function readSnapshotFile(fs: FileSystem, dir: string): Buffer | null {
@@ -235,14 +135,18 @@ export function readSnapshotFile(fs: FileSystem, dir: string): Buffer | null {
 export async function writeSnapshotFile(
   fs: FileSystem,
   dir: string,
-  bytes: Uint8Array,
+  pieces: Uint8Array[],
   faults: FaultInjector | null,
 ): Promise<void> {
   const temp = join(dir, SNAPSHOT_TEMP_FILE);
   try {
     const fd = fs.open(temp, "replace");
     try {
-      writeAll(fs, fd, bytes, 0);
+      let position = 0;
+      for (const piece of pieces) {
+        writeAll(fs, fd, piece, position);
+        position += piece.length;
+      }
       await fs.datasyncInBackground(fd);
     } finally {
       fs.close(fd);

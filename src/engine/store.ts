@@ -15,7 +15,8 @@ import {
   ValueTooLargeError,
 } from "./errors.ts";
 import { isDiskFull, realFileSystem } from "./file-system.ts";
-import type { KeyDir, ListOptions, Location } from "./keydir.ts";
+import type { KeyIndex } from "./index/key-index.ts";
+import type { IndexLocation } from "./index/location.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
 import {
@@ -34,11 +35,23 @@ import {
 } from "./record.ts";
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import { Segment, segmentFileName } from "./segment.ts";
-import { nextTurn, SLICE_NANOS } from "./slices.ts";
-import { type EncodedSnapshot, SnapshotEncoder, tailCrc, writeSnapshotFile } from "./snapshot.ts";
+import { nextTurn } from "./slices.ts";
+import { type EncodedSnapshot, encodeSnapshot, tailCrc, writeSnapshotFile } from "./snapshot.ts";
 import { type CommitOptions, StagedValue } from "./staged-value.ts";
 import { StorageFailure } from "./storage-failure.ts";
-import { GroupCommitter, type WriteBatch } from "./writer.ts";
+import { GroupCommitter, UNDO_FIELDS, type WriteBatch } from "./writer.ts";
+
+/** Where a key's newest record lives (what the index holds for it). */
+export type Location = Required<Omit<IndexLocation, "expiresAt">>;
+
+export interface ListOptions {
+  /** Only keys that start with this string. */
+  prefix?: string;
+  /** Only keys sorted after this one (for paging: pass the last key of the previous page). */
+  after?: string;
+  /** At most this many keys. */
+  limit?: number;
+}
 
 export interface KVStoreStats {
   numKeys: number;
@@ -129,7 +142,7 @@ const COMPACTION_HEADROOM_BYTES = MiB;
 export class KVStore {
   private readonly segments = new Map<number, Segment>();
   private active: Segment;
-  private readonly keydir: KeyDir;
+  private readonly index: KeyIndex;
   private readonly committer: GroupCommitter;
   private readonly failure: StorageFailure;
   private readonly space: DiskSpace;
@@ -162,11 +175,11 @@ export class KVStore {
     readonly dir: string,
     private readonly options: ResolvedOptions,
     private readonly lock: DirectoryLock,
-    private readonly recovered: Omit<RecoveredState, "keydir" | "segments">,
-    keydir: KeyDir,
+    private readonly recovered: Omit<RecoveredState, "index" | "segments">,
+    index: KeyIndex,
     segments: Segment[],
   ) {
-    this.keydir = keydir;
+    this.index = index;
     this.copyWorker =
       options.compactionWorker && options.fileSystem === realFileSystem ? new CopyWorker() : null;
     for (const segment of segments) this.segments.set(segment.id, segment);
@@ -193,8 +206,8 @@ export class KVStore {
     fs.makeDirectory(dir);
     const lock = acquireLock(dir, resolved.logger);
     try {
-      const { keydir, segments, ...report } = recover(fs, dir, resolved.logger);
-      const store = new KVStore(dir, resolved, lock, report, keydir, segments);
+      const { index, segments, ...report } = recover(fs, dir, resolved.logger);
+      const store = new KVStore(dir, resolved, lock, report, index, segments);
       store.space.ensureReserve();
       store.maybeStartCompaction();
       return store;
@@ -224,7 +237,7 @@ export class KVStore {
       const batch = this.committer.batch();
       const op = metadata === null ? Op.Set : Op.SetWithMetadata;
       const location = this.append(batch, op, key, keyBytes, bytes, metadata);
-      batch.noteUndo(key, this.keydir.set(key, location));
+      batch.noteUndo(key, this.index.set(key, location));
       this.counters.sets++;
       return batch.promise;
     } catch (error) {
@@ -290,7 +303,7 @@ export class KVStore {
       const offset = segment.size;
       const batch = this.committer.writeThrough(segment, staged.recordPieces(head, encodeRecordCrc(crc)));
       this.noteAppended(length);
-      batch.noteUndo(key, this.keydir.set(key, { segmentId: segment.id, offset, length, metaBytes }));
+      batch.noteUndo(key, this.index.set(key, { segmentId: segment.id, offset, length, metaBytes }));
       this.counters.sets++;
       return batch.promise;
     } catch (error) {
@@ -302,10 +315,10 @@ export class KVStore {
   async delete(key: string): Promise<boolean> {
     this.assertWritable();
     const keyBytes = this.checkKey(key);
-    if (!this.keydir.has(key)) return this.absentOnceDurable(key);
+    if (!this.index.has(key)) return this.absentOnceDurable(key);
     const batch = this.committer.batch();
     this.append(batch, Op.Delete, key, keyBytes, null);
-    batch.noteUndo(key, this.keydir.delete(key));
+    batch.noteUndo(key, this.index.delete(key));
     this.counters.deletes++;
     await batch.promise;
     return true;
@@ -331,10 +344,11 @@ export class KVStore {
   /** The value stored under `key`, or null. Throws CorruptionError if its record is damaged. */
   get(key: string): Uint8Array | null {
     this.assertOpen();
-    const location = this.keydir.get(key);
+    // A view the index reuses (no allocation): read before anything else touches the index.
+    const location = this.index.get(key);
     if (location === undefined) return null;
-    const segment = this.segmentOf(location);
-    const { offset, length } = location;
+    const { segmentId, offset, length } = location;
+    const segment = this.segmentOf(segmentId);
     const mapped = segment.mappedUpTo(offset + length);
     const value =
       mapped !== null
@@ -350,10 +364,10 @@ export class KVStore {
    */
   getMetadata(key: string): Uint8Array | null {
     this.assertOpen();
-    const location = this.keydir.get(key);
+    const location = this.index.get(key);
     if (location === undefined || location.metaBytes === 0) return null;
-    const segment = this.segmentOf(location);
-    const { offset, length } = location;
+    const { segmentId, offset, length } = location;
+    const segment = this.segmentOf(segmentId);
     const mapped = segment.mappedUpTo(offset + length);
     const metadata =
       mapped !== null
@@ -366,20 +380,20 @@ export class KVStore {
   /** Length in bytes of the value stored under `key`, or null; reads nothing from disk. */
   valueLength(key: string): number | null {
     this.assertOpen();
-    const location = this.keydir.get(key);
+    const location = this.index.get(key);
     if (location === undefined) return null;
     return location.length - RECORD_OVERHEAD - Buffer.byteLength(key, "utf8") - location.metaBytes;
   }
 
   has(key: string): boolean {
     this.assertOpen();
-    return this.keydir.has(key);
+    return this.index.has(key);
   }
 
-  /** Keys in sorted order, optionally filtered and paged. */
+  /** Keys in unsigned byte order of their UTF-8, optionally filtered and paged. */
   listKeys(options?: ListOptions): string[] {
     this.assertOpen();
-    return this.keydir.list(options);
+    return this.index.list(options);
   }
 
   /**
@@ -388,19 +402,20 @@ export class KVStore {
    */
   openValue(key: string): OpenValue | null {
     this.assertOpen();
-    let location = this.keydir.get(key);
+    let location = this.index.get(key);
     if (location === undefined) return null;
-    if (location.offset + location.length > this.segmentOf(location).fileSize) {
+    if (location.offset + location.length > this.segmentOf(location.segmentId).fileSize) {
       // Still in the write buffer: flush the open batch (a failure there is that batch's, and
       // undoes it), then look again.
       this.committer.flushNow();
-      location = this.keydir.get(key);
+      location = this.index.get(key);
       if (location === undefined) return null;
     }
-    const segment = this.segmentOf(location);
+    // Copied out of the view the index reuses.
+    const { segmentId, offset, length, metaBytes } = location;
+    const segment = this.segmentOf(segmentId);
     const keyBytes = Buffer.byteLength(key, "utf8");
-    const { metaBytes } = location;
-    const metaStart = location.offset + HEADER_BYTES + keyBytes;
+    const metaStart = offset + HEADER_BYTES + keyBytes;
     const metadata =
       metaBytes > 0 ? segment.read(metaStart + META_LENGTH_BYTES, metaBytes - META_LENGTH_BYTES) : null;
     const fs = this.options.fileSystem;
@@ -410,8 +425,8 @@ export class KVStore {
       fd,
       path: segment.path,
       offset: metaStart + metaBytes,
-      length: location.length - RECORD_OVERHEAD - keyBytes - metaBytes,
-      recordOffset: location.offset,
+      length: length - RECORD_OVERHEAD - keyBytes - metaBytes,
+      recordOffset: offset,
       metadata,
       close() {
         if (!open) return;
@@ -494,9 +509,9 @@ export class KVStore {
       totalBytes += segment.size;
       oldestSegmentId = Math.min(oldestSegmentId, segment.id);
     }
-    const liveBytes = this.keydir.totalLiveBytes;
+    const liveBytes = this.index.totalLiveBytes;
     return {
-      numKeys: this.keydir.size,
+      numKeys: this.index.size,
       numSegments: this.segments.size,
       totalBytes,
       liveBytes,
@@ -524,7 +539,7 @@ export class KVStore {
       .map((segment) => ({
         id: segment.id,
         bytes: segment.size,
-        liveBytes: this.keydir.liveBytesOf(segment.id),
+        liveBytes: this.index.liveBytesOf(segment.id),
         active: segment === this.active,
       }));
   }
@@ -656,7 +671,7 @@ export class KVStore {
       if (segment === this.active) continue;
       sealed++;
       sealedBytes += segment.size;
-      sealedLive += this.keydir.liveBytesOf(segment.id);
+      sealedLive += this.index.liveBytesOf(segment.id);
     }
     const dead = sealedBytes - sealedLive;
     const tooMany =
@@ -758,7 +773,7 @@ export class KVStore {
     const inputs: Segment[] = [];
     let live = 0;
     for (const segment of segments) {
-      const segmentLive = this.keydir.liveBytesOf(segment.id);
+      const segmentLive = this.index.liveBytesOf(segment.id);
       if (live + segmentLive > budget) break;
       inputs.push(segment);
       live += segmentLive;
@@ -766,7 +781,7 @@ export class KVStore {
     if (inputs.length === 0 && segments.length > 0) {
       const oldest = segments[0] as Segment;
       throw new DiskFullError(
-        `compaction needs about ${this.keydir.liveBytesOf(oldest.id) + COMPACTION_HEADROOM_BYTES} bytes free ` +
+        `compaction needs about ${this.index.liveBytesOf(oldest.id) + COMPACTION_HEADROOM_BYTES} bytes free ` +
           `to rewrite the oldest segment, and ${Math.max(0, free)} are free: ` +
           "delete keys or free space first",
       );
@@ -787,7 +802,7 @@ export class KVStore {
     return compact({
       fs: this.options.fileSystem,
       dir: this.dir,
-      keydir: this.keydir,
+      index: this.index,
       inputs,
       firstOutputId,
       lastOutputId,
@@ -837,17 +852,17 @@ export class KVStore {
 
   /** Saves the index as it is when this starts (see `captureIndex`) to index.snapshot. */
   private async writeSnapshot(): Promise<void> {
-    const { bytes } = await this.captureIndex(() => {
+    const { pieces } = await this.captureIndex(() => {
       this.bytesSinceSnapshot = 0;
     });
-    await writeSnapshotFile(this.options.fileSystem, this.dir, bytes, this.options.faultInjector);
+    await writeSnapshotFile(this.options.fileSystem, this.dir, pieces, this.options.faultInjector);
     this.counters.snapshotsSaved++;
   }
 
   /**
-   * Encodes the index as it is when this starts, a slice at a time. Writes that come meanwhile
-   * are watched: a key they change is encoded with the location it had at the start. `atStart`
-   * runs at that instant.
+   * Encodes the index as it is when this starts, with every write before it fsynced: one
+   * synchronous `serialize()` (a copy of each column, no per-key work), so no write can come
+   * between the segment lengths saved and the index saved. `atStart` runs at that instant.
    */
   private captureIndex(atStart: () => void = () => {}): Promise<EncodedSnapshot> {
     return this.exclusiveIndexWalk(async () => {
@@ -863,27 +878,7 @@ export class KVStore {
           tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
         }));
       atStart();
-      const keys = this.keydir.size;
-      const encoder = new SnapshotEncoder(covered, keys);
-      this.keydir.startWatching();
-      let changed: Map<string, Location | undefined>;
-      try {
-        let sliceStart = Bun.nanoseconds();
-        let count = 0;
-        for (const [key, location] of this.keydir.entries()) {
-          if (!this.keydir.isWatched(key)) encoder.add(key, location);
-          if ((++count & 1023) === 0 && Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
-            await nextTurn();
-            sliceStart = Bun.nanoseconds();
-          }
-        }
-      } finally {
-        changed = this.keydir.stopWatching();
-      }
-      // Keys changed meanwhile, as they were at the start (some may repeat an entry above).
-      encoder.startRepeats();
-      for (const [key, location] of changed) if (location !== undefined) encoder.add(key, location);
-      return { segments: covered, keys, bytes: encoder.finish() };
+      return { segments: covered, keys: this.index.size, pieces: encodeSnapshot(covered, this.index) };
     });
   }
 
@@ -928,18 +923,26 @@ export class KVStore {
 
   /** Puts back the index entries that a failed batch changed, newest change first. */
   private rollback(batch: WriteBatch): void {
-    const undo = batch.undo;
-    for (let i = undo.length - 2; i >= 0; i -= 2) {
-      const key = undo[i] as string;
-      const previous = undo[i + 1] as Location | undefined;
-      if (previous === undefined) this.keydir.delete(key);
-      else this.keydir.set(key, previous);
+    const { undoKeys, undoLocations } = batch;
+    const previous = { segmentId: 0, offset: 0, length: 0, metaBytes: 0 };
+    for (let i = undoKeys.length - 1; i >= 0; i--) {
+      const key = undoKeys[i] as string;
+      const at = i * UNDO_FIELDS;
+      previous.length = undoLocations[at + 2] as number;
+      if (previous.length === 0) {
+        this.index.delete(key);
+        continue;
+      }
+      previous.segmentId = undoLocations[at] as number;
+      previous.offset = undoLocations[at + 1] as number;
+      previous.metaBytes = undoLocations[at + 3] as number;
+      this.index.set(key, previous);
     }
   }
 
-  private segmentOf(location: Location): Segment {
-    const segment = this.segments.get(location.segmentId);
-    if (segment === undefined) throw new Error(`index points to missing segment ${location.segmentId}`);
+  private segmentOf(segmentId: number): Segment {
+    const segment = this.segments.get(segmentId);
+    if (segment === undefined) throw new Error(`index points to missing segment ${segmentId}`);
     return segment;
   }
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { listLeftovers, listSegmentIds } from "./directory.ts";
 import { readFileRange, realFileSystem } from "./file-system.ts";
-import { KeyDir } from "./keydir.ts";
+import { KeyIndex } from "./index/key-index.ts";
 import { mismatch, replayRecords, type ShortSegment, shortSegments } from "./recovery.ts";
 import { rejectedTailOffsets } from "./rejected-tail.ts";
 import { segmentFileName } from "./segment.ts";
@@ -77,7 +77,7 @@ export function verify(dir: string): VerifyReport {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
   const ids = listSegmentIds(realFileSystem, dir);
   const cuts = rejectedTailOffsets(realFileSystem, dir);
-  const full = new KeyDir();
+  const full = KeyIndex.create();
   const segments: SegmentReport[] = [];
   const damaged: DamagedRegion[] = [];
   const rejectedTails: RejectedTail[] = [];
@@ -148,7 +148,7 @@ function checkSnapshot(
   ids: number[],
   snapshot: DecodedSnapshot | string | null,
   short: ShortSegment[],
-  full: KeyDir,
+  full: KeyIndex,
   sizes: Map<number, number>,
 ): VerifyReport["snapshot"] {
   if (snapshot === null) return { status: "absent", detail: null };
@@ -160,7 +160,7 @@ function checkSnapshot(
   const problem = mismatch(realFileSystem, dir, ids, snapshot);
   if (problem !== null) return { status: "stale", detail: problem };
   // Rebuild the index as open would (snapshot, then what follows it) and compare.
-  const fromSnapshot = KeyDir.fromSnapshot(snapshot);
+  const fromSnapshot = snapshot.index;
   const covered = new Map(snapshot.segments.map((s) => [s.id, s.coveredLength]));
   for (const id of ids) {
     const from = covered.get(id) ?? 0;
@@ -176,11 +176,24 @@ function checkSnapshot(
       detail: `${SNAPSHOT_FILE} gives ${fromSnapshot.size} keys, the segments ${full.size}`,
     };
   }
-  for (const [key, location] of full.entries()) {
-    const other = fromSnapshot.get(key);
-    if (other?.segmentId !== location.segmentId || other.offset !== location.offset) {
-      return { status: "disagrees", detail: `${SNAPSHOT_FILE} places key ${JSON.stringify(key)} elsewhere` };
+  let misplaced: string | null = null;
+  full.forEachEntry((id) => {
+    const other = fromSnapshot.find(full.keyBytesOf(id));
+    if (
+      other === -1 ||
+      fromSnapshot.segmentIdOf(other) !== full.segmentIdOf(id) ||
+      fromSnapshot.offsetOf(other) !== full.offsetOf(id)
+    ) {
+      misplaced = full.keyOf(id);
+      return false;
     }
+    return true;
+  });
+  if (misplaced !== null) {
+    return {
+      status: "disagrees",
+      detail: `${SNAPSHOT_FILE} places key ${JSON.stringify(misplaced)} elsewhere`,
+    };
   }
   return { status: "ok", detail: null };
 }

@@ -1,6 +1,6 @@
 import { DiskFullError, describeCause } from "./errors.ts";
 import { errorCode, type FileSystem, isDiskFull } from "./file-system.ts";
-import type { Location } from "./keydir.ts";
+import type { LocationView } from "./index/location.ts";
 import type { FaultInjector, Logger, SyncMode } from "./options.ts";
 import { markRejectedTail } from "./rejected-tail.ts";
 import type { Segment } from "./segment.ts";
@@ -17,8 +17,17 @@ export class WriteBatch {
   /** Segments this batch appended to, with their sizes before it, to undo a failed write. */
   readonly segments: Segment[] = [];
   readonly sizesBefore: number[] = [];
-  /** Pairs of key and the location it had before this batch changed it (undefined: absent). */
-  readonly undo: (string | Location | undefined)[] = [];
+  /** The keys this batch changed, in order; `undoLocations` holds what each had before. */
+  readonly undoKeys: string[] = [];
+  /**
+   * For each of `undoKeys`, UNDO_FIELDS plain numbers: the segment id, offset, record length and
+   * metadata bytes the key had before this batch changed it; length 0 when it was absent. Plain
+   * numbers, not objects shared with the index: compaction cannot move what they name while the
+   * batch is open, because it relocates only in slices that begin by flushing the open batch
+   * (see `GroupCommitter.flushNow` and compaction.ts), and a batch is undone only while it is
+   * being flushed.
+   */
+  readonly undoLocations: number[] = [];
   /** What the batch's callers were told once it failed; null while it has not. */
   failure: unknown = null;
 
@@ -37,16 +46,21 @@ export class WriteBatch {
     this.sizesBefore.push(segment.size);
   }
 
-  noteUndo(key: string, previous: Location | undefined): void {
-    this.undo.push(key, previous);
+  /** Notes that `key` had `previous` (a view the index reuses: copied here) before this batch. */
+  noteUndo(key: string, previous: LocationView | undefined): void {
+    this.undoKeys.push(key);
+    if (previous === undefined) this.undoLocations.push(0, 0, 0, 0);
+    else this.undoLocations.push(previous.segmentId, previous.offset, previous.length, previous.metaBytes);
   }
 
   /** Whether a write of this batch changed `key` (a linear search: for the failure path). */
   changed(key: string): boolean {
-    for (let i = 0; i < this.undo.length; i += 2) if (this.undo[i] === key) return true;
-    return false;
+    return this.undoKeys.includes(key);
   }
 }
+
+/** Numbers per entry of `WriteBatch.undoLocations`. */
+export const UNDO_FIELDS = 4;
 
 export interface GroupCommitHooks {
   fs: FileSystem;
@@ -272,7 +286,7 @@ export class GroupCommitter {
     const latched = this.hooks.failure.error;
     // A latched failure was logged when it latched.
     if (latched === null) {
-      this.logger.error(`write failed, ${batch.undo.length / 2} writes undone: ${describeCause(error)}`);
+      this.logger.error(`write failed, ${batch.undoKeys.length} writes undone: ${describeCause(error)}`);
     }
     const reported = latched ?? (isDiskFull(error) ? this.diskFull(error) : error);
     batch.failure = reported;

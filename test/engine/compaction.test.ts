@@ -228,6 +228,49 @@ for (const compactionWorker of [true, false]) {
       }
     }
   });
+
+  describe(`compaction and a failing write batch (${copiedOn})`, () => {
+    it("rolls a batch that fails after the relocation back to the moved record, not to the deleted input", async () => {
+      const dir = tempDir();
+      const target = testKey(0);
+      let pending: Promise<void> | null = null;
+      let fsyncFailed = false;
+      const store: KVStore = await KVStore.open(dir, {
+        ...options,
+        faultInjector: (point) => {
+          // The outputs are in place and the index still points at the inputs: a write of the
+          // target key opens a batch whose undo entry names the target's record in an input.
+          if (point === "compaction:output-renamed" && pending === null) {
+            pending = store.set(target, seededValue(-1, 10));
+            pending.catch(() => {});
+          }
+          // That batch's fdatasync fails, whenever it comes.
+          if (point === "fsync" && pending !== null && !fsyncFailed) {
+            fsyncFailed = true;
+            throw Object.assign(new Error("EIO: injected fault, fdatasync"), { code: "EIO" });
+          }
+        },
+      });
+      for (let i = 0; i < 200; i++) await store.set(testKey(i % 50), seededValue(i, 100));
+      const expected = new Map(Array.from({ length: 50 }, (_, i) => [testKey(i), seededValue(150 + i, 100)]));
+      const inputIds = store.segmentStats().map((segment) => segment.id);
+      await store.compact().catch(() => {});
+      expect(fsyncFailed).toBe(true);
+      expect(pending).not.toBeNull();
+      await expect(pending as unknown as Promise<void>).rejects.toThrow();
+      // Every input is gone; the target reads its old value from an output.
+      const segments = store.segmentStats();
+      expect(segments.some((segment) => inputIds.includes(segment.id))).toBe(false);
+      await expectExactly(store, expected);
+      // Live bytes are exact: what a full replay of the files finds.
+      const liveBytes = store.stats().liveBytes;
+      expect(segments.reduce((sum, segment) => sum + segment.liveBytes, 0)).toBe(liveBytes);
+      const replayed = verify(dir);
+      expect(replayed.liveBytes).toBe(liveBytes);
+      await store.close();
+      await expectOnDisk(dir, expected);
+    });
+  });
 }
 
 /** The names of this process's threads that are Workers (Bun names their threads "Worker"). */

@@ -14,8 +14,8 @@ import {
   writeU32,
 } from "../../src/engine/record.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
-import { decodeSnapshot } from "../../src/engine/snapshot.ts";
 import { InvalidValueError, KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
+import { asLegacySnapshot } from "../fixtures/legacy-snapshot.ts";
 import { bytes, crashCopy, seededValue, tempDir, testKey } from "../helpers.ts";
 
 const options: KVStoreOptions = { logger: silentLogger, maxSegmentBytes: 4096, autoCompaction: false };
@@ -185,7 +185,7 @@ describe("metadata in the store", () => {
     const before = dumpWithMetadata(store);
     await store.close();
     const path = join(dir, "index.snapshot");
-    writeFileSync(path, asVersion1(readFileSync(path)));
+    writeFileSync(path, asLegacySnapshot(readFileSync(path), 1));
 
     const reopened = await KVStore.open(dir, options);
     expect(reopened.stats().snapshotOnOpen).toBe("loaded");
@@ -242,33 +242,3 @@ describe("metadata in the store", () => {
     await reopened.close();
   });
 });
-
-/** `snapshot` (version 2) rewritten as version 1 wrote it: KVINDEX1, entries without meta_bytes. */
-function asVersion1(snapshot: Buffer): Buffer {
-  const decoded = decodeSnapshot(snapshot);
-  if (typeof decoded === "string") throw new Error(decoded);
-  const parts: Buffer[] = [Buffer.from("KVINDEX1")];
-  const u32 = (value: number) => {
-    const out = Buffer.alloc(4);
-    out.writeUInt32LE(value);
-    return out;
-  };
-  parts.push(u32(decoded.segments.length));
-  for (const s of decoded.segments) parts.push(u32(s.id), u32(s.coveredLength), u32(s.tailCrc));
-  for (const [keys, locations] of [
-    [decoded.keys, decoded.locations],
-    [decoded.repeats.keys, decoded.repeats.locations],
-  ] as const) {
-    parts.push(u32(keys.length));
-    keys.forEach((key, i) => {
-      const location = locations[i];
-      if (location === undefined || location.metaBytes !== 0) throw new Error("not a version 1 index");
-      const keyBytes = Buffer.from(key);
-      const length = Buffer.alloc(2);
-      length.writeUInt16LE(keyBytes.length);
-      parts.push(length, keyBytes, u32(location.segmentId), u32(location.offset), u32(location.length));
-    });
-  }
-  const body = Buffer.concat(parts);
-  return Buffer.concat([body, u32(Bun.hash.crc32(body))]);
-}

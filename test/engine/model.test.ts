@@ -18,7 +18,8 @@ type Command =
   | { kind: "saveSnapshot" };
 
 // A handful of keys, some multi-byte, so that overwrites and deletes hit existing keys often.
-const keyArb = fc.constantFrom("a", "b", "c", "a/1", "a/2", "b/ü", "🙂", "long-key-".repeat(8));
+// "！" (U+FF01) and "🙂" sort one way in UTF-16 and the other in UTF-8 bytes (the store's order).
+const keyArb = fc.constantFrom("a", "b", "c", "a/1", "a/2", "b/ü", "🙂", "！", "long-key-".repeat(8));
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
   {
     weight: 5,
@@ -70,9 +71,10 @@ function expectedList(
   after?: string,
   limit?: number,
 ): string[] {
+  const utf8 = (key: string) => Buffer.from(key, "utf8");
   const keys = [...model.keys()]
-    .filter((k) => k.startsWith(prefix) && (after === undefined || k > after))
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    .filter((k) => k.startsWith(prefix) && (after === undefined || Buffer.compare(utf8(k), utf8(after)) > 0))
+    .sort((a, b) => Buffer.compare(utf8(a), utf8(b)));
   return limit === undefined ? keys : keys.slice(0, limit);
 }
 

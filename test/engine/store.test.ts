@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { recordLength } from "../../src/engine/record.ts";
 import {
   InvalidKeyError,
@@ -88,6 +89,27 @@ describe("KVStore basics", () => {
     await store.delete("b/2");
     expect(store.listKeys({ prefix: "b/" })).toEqual(["b/1", "b/3"]);
     await store.close();
+  });
+
+  it("lists keys in unsigned byte order of their UTF-8, also after a reopen and a replay", async () => {
+    const dir = tempDir();
+    const store = await KVStore.open(dir, { logger: silentLogger });
+    // UTF-16 order would put "ord😀" (a surrogate pair, 0xD83D...) before "ord！" (U+FF01); in
+    // UTF-8 ！ is EF BC 81 and 😀 F0 9F 98 80, so ！ comes first.
+    for (const key of ["ord😀", "ord！", "ordé", "ord~", "orda", "other"]) await store.set(key, key);
+    const inByteOrder = ["orda", "ord~", "ordé", "ord！", "ord😀"];
+    expect(store.listKeys({ prefix: "ord" })).toEqual(inByteOrder);
+    expect(store.listKeys({ prefix: "ord", after: "ord！" })).toEqual(["ord😀"]);
+    expect(store.listKeys({ prefix: "ord", after: "ordé", limit: 1 })).toEqual(["ord！"]);
+    expect(store.listKeys({ after: "ord😀" })).toEqual(["other"]);
+    await store.close();
+    for (const snapshot of ["loaded", "absent"] as const) {
+      if (snapshot === "absent") rmSync(join(dir, "index.snapshot"));
+      const reopened = await KVStore.open(dir, { logger: silentLogger });
+      expect(reopened.stats().snapshotOnOpen).toBe(snapshot);
+      expect(reopened.listKeys({ prefix: "ord" })).toEqual(inByteOrder);
+      await reopened.close();
+    }
   });
 
   it("rotates segments at maxSegmentBytes and reads from all of them", async () => {

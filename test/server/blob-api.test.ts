@@ -284,6 +284,16 @@ describe("GET /blobs", () => {
     expect(await response.json()).toEqual(["a/b", "config", "user:10", "user:2"]);
   });
 
+  it("lists in unsigned byte order of the keys' UTF-8, not UTF-16 order", async () => {
+    const { request } = await appWithKeys(["ord😀", "ord！", "ordé", "ord~", "other"]);
+    const response = await request("GET", `/blobs?prefix=${encodeURIComponent("ord")}`);
+    expect(response.status).toBe(200);
+    // ！ (U+FF01) is EF BC 81 in UTF-8, 😀 (U+1F600) F0 9F 98 80.
+    expect(await response.json()).toEqual(["ord~", "ordé", "ord！", "ord😀"]);
+    const after = await request("GET", `/blobs?prefix=ord&after=${encodeURIComponent("ord！")}`);
+    expect(await after.json()).toEqual(["ord😀"]);
+  });
+
   it("answers [] for an empty store", async () => {
     const { request } = await openTestApp();
     expect(await (await request("GET", "/blobs")).json()).toEqual([]);

@@ -10,7 +10,8 @@ export const NO_EXPIRY = 0;
  *
  * Two columns are optional and allocated (all zero) only when some entry first needs them, so
  * that an index whose records carry no metadata and no expiry pays nothing for them:
- * `metaBytes` (bytes of the metadata block inside the record) and `expiresAt` (milliseconds
+ * `metaBytes` (bytes of the metadata block inside the record: u32, as the store's largest,
+ * 65,535 bytes of metadata and its u16 length, is 65,537) and `expiresAt` (milliseconds
  * since the epoch, NO_EXPIRY for none). Without them an entry costs 12 bytes here.
  */
 export class EntryColumns {
@@ -19,7 +20,7 @@ export class EntryColumns {
     public offsets: Uint32Array,
     /** Whole record length, header and CRC included; 0 marks a dead entry. */
     public lengths: Uint32Array,
-    public metaBytes: Uint16Array | null,
+    public metaBytes: Uint32Array | null,
     public expiresAt: Float64Array | null,
   ) {}
 
@@ -64,7 +65,7 @@ export class EntryColumns {
   setMetaBytes(id: number, metaBytes: number): void {
     if (this.metaBytes === null) {
       if (metaBytes === 0) return;
-      this.metaBytes = growableArray(Uint16Array, this.lengths.length);
+      this.metaBytes = growableArray(Uint32Array, this.lengths.length);
     }
     this.metaBytes[id] = metaBytes;
   }

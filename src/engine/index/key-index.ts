@@ -33,7 +33,7 @@ export interface KeyIndexOptions {
  * (entry-columns.ts), lookups go through an open-addressing table of entry ids (hash-slots.ts)
  * and order is a sorted array of entry ids (sorted-order.ts). At 16-byte keys that is about
  * 16 + 4 (key) + 12 (location) + 8 (hash slot at one million keys) + 4 (order) = 44 bytes per
- * key, plus 2 once some record has metadata and 8 once some key has an expiry.
+ * key, plus 4 once some record has metadata and 8 once some key has an expiry.
  *
  * Entry ids. Each key present has one entry id, which `find` returns and the `...Of(id)`
  * accessors read. An overwrite keeps the id; a delete kills it, and a later set of the same
@@ -246,6 +246,11 @@ export class KeyIndex {
     return this.live.of(segmentId);
   }
 
+  /** Every segment the index points into, with its live bytes (read-only: do not change it). */
+  liveBytesBySegment(): ReadonlyMap<number, number> {
+    return this.live.bySegment;
+  }
+
   get totalLiveBytes(): number {
     return this.live.total;
   }
@@ -426,8 +431,8 @@ function checkLocation({
       `a location needs a segment id and offset from 0 to 2^32-1 and a length from 1 to 2^32-1, ` +
         `not ${segmentId}, ${offset}, ${length}`,
     );
-  if (!(metaBytes >= 0 && metaBytes <= 0xffff && Number.isInteger(metaBytes)))
-    throw new RangeError(`metadata bytes must be an integer from 0 to 65535, not ${metaBytes}`);
+  if (!isU32(metaBytes))
+    throw new RangeError(`metadata bytes must be an integer from 0 to 2^32-1, not ${metaBytes}`);
   if (!(expiresAt >= 0 && Number.isFinite(expiresAt)))
     throw new RangeError(`an expiry must be a finite time in ms since the epoch (0: none), not ${expiresAt}`);
 }

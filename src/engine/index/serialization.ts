@@ -5,7 +5,7 @@ import { DamagedIndexError } from "../errors.ts";
 //
 // offset  size        field
 // 0       8           magic "KVKEYIX1"
-// 8       4           format version (1)
+// 8       4           format version (2; version 1 had a u16 metadata column)
 // 12      4           hash seed
 // 16      4           flags: bit 0 set when the expiry column is present, bit 1 the metadata one
 // 20      4           E  entries, live and dead
@@ -24,7 +24,7 @@ import { DamagedIndexError } from "../errors.ts";
 //         4 E         segment ids, u32
 //         4 E         record offsets, u32
 //         4 E         record lengths, u32 (0: dead entry)
-//         2 E         metadata bytes, u16 (only when flags bit 1)
+//         4 E         metadata bytes, u32 (only when flags bit 1)
 //         8 E         expiries, f64 ms since the epoch, 0 for none (only when flags bit 0)
 //         4 S         hash slots, u32: entry id + 1, 0 when empty
 //         4 P         sorted run, u32 entry ids
@@ -36,7 +36,7 @@ import { DamagedIndexError } from "../errors.ts";
 // The hash seed is saved because the hash slots are: loading reuses the table as it was.
 
 const MAGIC = new TextEncoder().encode("KVKEYIX1");
-export const INDEX_FORMAT_VERSION = 1;
+export const INDEX_FORMAT_VERSION = 2;
 const HEADER_BYTES = 64;
 const CRC_BYTES = 4;
 const FLAG_EXPIRY = 1;
@@ -56,7 +56,7 @@ export interface IndexState {
   segmentIds: Uint32Array;
   offsets: Uint32Array;
   lengths: Uint32Array;
-  metaBytes: Uint16Array | null;
+  metaBytes: Uint32Array | null;
   expiresAt: Float64Array | null;
   slots: Uint32Array;
   sorted: Uint32Array;
@@ -86,7 +86,7 @@ function sectionSizes(
     4 * entries,
     4 * entries,
     4 * entries,
-    hasMeta ? 2 * entries : 0,
+    hasMeta ? 4 * entries : 0,
     hasExpiry ? 8 * entries : 0,
     4 * slots,
     4 * sorted,
@@ -139,7 +139,7 @@ export function encodeIndex(state: IndexState): Uint8Array {
     state.segmentIds,
     state.offsets,
     state.lengths,
-    state.metaBytes ?? new Uint16Array(0),
+    state.metaBytes ?? new Uint32Array(0),
     state.expiresAt ?? new Float64Array(0),
     state.slots,
     state.sorted,
@@ -233,7 +233,7 @@ export function decodeIndex(bytes: Uint8Array): IndexState {
     segmentIds,
     offsets,
     lengths,
-    metaBytes: hasMeta ? new Uint16Array(metaBuffer) : null,
+    metaBytes: hasMeta ? new Uint32Array(metaBuffer) : null,
     expiresAt: hasExpiry ? new Float64Array(expiryBuffer) : null,
     slots: slotArray,
     sorted: sortedArray,

@@ -127,19 +127,20 @@ describe("key index", () => {
       { ...valid, offset: -1 },
       { ...valid, offset: 1.5 },
       { ...valid, segmentId: 2 ** 32 },
-      { ...valid, metaBytes: 65_536 },
+      { ...valid, metaBytes: 2 ** 32 },
+      { ...valid, metaBytes: 0.5 },
       { ...valid, expiresAt: -1 },
       { ...valid, expiresAt: Number.NaN },
     ])
       expect(() => index.set("a", location)).toThrow(RangeError);
     expect(index.size).toBe(0);
     expect(index.totalLiveBytes).toBe(0);
-    index.set("a", { segmentId: 2 ** 32 - 1, offset: 2 ** 32 - 1, length: 2 ** 32 - 1, metaBytes: 65_535 });
+    index.set("a", { segmentId: 2 ** 32 - 1, offset: 2 ** 32 - 1, length: 2 ** 32 - 1, metaBytes: 65_537 });
     expect({ ...index.get("a") }).toEqual({
       segmentId: 2 ** 32 - 1,
       offset: 2 ** 32 - 1,
       length: 2 ** 32 - 1,
-      metaBytes: 65_535,
+      metaBytes: 65_537,
       expiresAt: 0,
     });
   });
