@@ -1,5 +1,6 @@
+import { rmSync } from "node:fs";
 import { compactionWorkerUrl } from "../compaction-worker-url.ts";
-import type { CopyJob, CopyResult } from "./compaction-copy.ts";
+import { type CopyJob, type CopyResult, tempPathOf } from "./compaction-copy.ts";
 import {
   CONTROL_SLOTS,
   FAULT_PASSED,
@@ -37,6 +38,8 @@ export interface WorkerCopyHooks {
  */
 export class CopyWorker {
   private worker: Worker | null = null;
+  /** `url` is the Worker's entry point; a test may give a stand-in. */
+  constructor(private readonly url: URL = compactionWorkerUrl) {}
   /** Resolves once the last Worker started has exited. */
   private ended: Promise<void> = Promise.resolve();
 
@@ -60,6 +63,7 @@ export class CopyWorker {
         clearInterval(stopPoll);
         worker.onmessage = null;
         worker.onerror = null;
+        worker.removeEventListener("close", exited);
         if (keepWorker) {
           worker.unref();
           settle();
@@ -101,11 +105,18 @@ export class CopyWorker {
           }
         }
       };
-      worker.onerror = (event) => {
-        // Only a bug or a Worker that cannot load gets here (the copy catches its errors); its
-        // temp files, if any, are left for the next open to delete.
-        end(false, () => reject(new Error(`the compaction worker failed: ${event.message}`)));
-      };
+      // Only a bug or a Worker that cannot load gets to these two (the copy catches its
+      // errors). The thread is gone before it could delete its temp files: they are deleted here.
+      const died = (why: string) =>
+        end(false, () => {
+          removeTempFilesOf(job, hooks.reportError);
+          reject(new Error(`the compaction worker ${why}; the copy is abandoned and the inputs kept`));
+        });
+      worker.onerror = (event) => died(`failed: ${event.message}`);
+      // A thread that ends without an error event (process.exit in it) would otherwise leave
+      // the copy, and close() waiting for it, pending forever.
+      const exited = (event: Event) => died(`exited with code ${(event as CloseEvent).code} mid-copy`);
+      worker.addEventListener("close", exited);
       const start: StartMessage = { job, control, faults: hooks.faults !== null };
       worker.postMessage(start, {
         transfer: [job.inputIndexes.buffer, job.offsets.buffer, job.lengths.buffer],
@@ -122,10 +133,22 @@ export class CopyWorker {
 
   private started(): Worker {
     if (this.worker === null) {
-      const worker = new Worker(compactionWorkerUrl);
+      const worker = new Worker(this.url);
       this.ended = new Promise((resolve) => worker.addEventListener("close", () => resolve()));
       this.worker = worker;
     }
     return this.worker;
+  }
+}
+
+/** Deletes the temp file of every output id the job may have used; never throws. */
+function removeTempFilesOf(job: CopyJob, reportError: (message: string) => void): void {
+  for (let id = job.firstOutputId; id <= job.lastOutputId; id++) {
+    const path = tempPathOf(job.dir, id);
+    try {
+      rmSync(path, { force: true });
+    } catch (error) {
+      reportError(`could not delete ${path}: ${String(error)}`);
+    }
   }
 }
