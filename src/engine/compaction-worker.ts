@@ -48,3 +48,5 @@ self.onmessage = async (event: MessageEvent<StartMessage>) => {
   if (result === null) post({ type: "stopped" });
   else post({ type: "done", result }, [result.outputIndexes.buffer, result.outputOffsets.buffer]);
 };
+
+post({ type: "ready" });

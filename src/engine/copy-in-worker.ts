@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
 import { compactionWorkerUrl } from "../compaction-worker-url.ts";
-import { type CopyJob, type CopyResult, tempPathOf } from "./compaction-copy.ts";
+import { type CopyJob, type CopyResult, copyRecords, tempPathOf } from "./compaction-copy.ts";
 import {
   CONTROL_SLOTS,
   FAULT_PASSED,
@@ -11,6 +11,7 @@ import {
   type StartMessage,
   type WorkerMessage,
 } from "./compaction-worker-protocol.ts";
+import { realFileSystem } from "./file-system.ts";
 import type { FaultInjector } from "./options.ts";
 
 // Runs compaction's copy phase (compaction-copy.ts) in a Worker, so that its reads, CRC checks
@@ -43,13 +44,28 @@ export class CopyWorker {
   /** Resolves once the last Worker started has exited. */
   private ended: Promise<void> = Promise.resolve();
 
+  /** Why the Worker could not start, once it failed to: copies then run on the main thread. */
+  private unavailable: string | null = null;
+
+  /** Where the copies run: false once the Worker could not be started. */
+  get inWorker(): boolean {
+    return this.unavailable === null;
+  }
+
   /**
    * Copies `job`; resolves null if stopped (once the Worker has deleted its temp files and
    * ended), rejects with the copy's first error. The job's typed arrays move to the Worker.
-   * One copy at a time.
+   * One copy at a time. If the Worker cannot start (its module missing from a program that
+   * bundles kvstore with `bun build --compile`, see src/compaction-worker-url.ts), this and
+   * every later copy run on the main thread, and the reason is reported once.
    */
-  copy(job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
-    const worker = this.started();
+  async copy(job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
+    const worker = this.unavailable === null ? await this.loaded(hooks) : null;
+    if (worker === null) return copyRecords(job, { fs: realFileSystem, ...hooks });
+    return this.copyIn(worker, job, hooks);
+  }
+
+  private copyIn(worker: Worker, job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
     worker.ref();
     const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
     return new Promise((resolve, reject) => {
@@ -131,13 +147,44 @@ export class CopyWorker {
     return this.ended;
   }
 
-  private started(): Worker {
-    if (this.worker === null) {
-      const worker = new Worker(this.url);
-      this.ended = new Promise((resolve) => worker.addEventListener("close", () => resolve()));
-      this.worker = worker;
+  /**
+   * The Worker, started if need be and once its module has loaded (it then says "ready"); null
+   * if it cannot start. Nothing has been sent to it before, so the copy can still run here.
+   */
+  private async loaded(hooks: WorkerCopyHooks): Promise<Worker | null> {
+    if (this.worker !== null) return this.worker;
+    let worker: Worker;
+    try {
+      worker = new Worker(this.url);
+    } catch (error) {
+      return this.giveUp(String(error), hooks);
     }
-    return this.worker;
+    this.ended = new Promise((resolve) => worker.addEventListener("close", () => resolve()));
+    this.worker = worker;
+    let exited = (_event: Event) => {};
+    const failure = await new Promise<string | null>((resolve) => {
+      exited = (event) => resolve(`it exited with code ${(event as CloseEvent).code}`);
+      worker.addEventListener("close", exited);
+      worker.onerror = (event) => resolve(event.message);
+      worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+        if (event.data.type === "ready") resolve(null);
+      };
+    });
+    worker.onmessage = null;
+    worker.onerror = null;
+    worker.removeEventListener("close", exited);
+    if (failure === null) return worker;
+    await this.terminate();
+    return this.giveUp(failure, hooks);
+  }
+
+  private giveUp(failure: string, hooks: WorkerCopyHooks): null {
+    this.unavailable = failure;
+    hooks.reportError(
+      `the compaction worker could not start, so compaction copies on the main thread: ${failure} ` +
+        "(option compactionWorker: false runs it there without trying)",
+    );
+    return null;
   }
 }
 

@@ -1,12 +1,19 @@
 // The main thread's side of the compaction Worker (copy-in-worker.ts) when the Worker itself
 // misbehaves; a copy that runs as it should is in compaction.test.ts.
 import { describe, expect, it } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { CopyJob } from "../../src/engine/compaction-copy.ts";
 import { CopyWorker, type WorkerCopyHooks } from "../../src/engine/copy-in-worker.ts";
-import { tempDir } from "../helpers.ts";
+import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
+import { seededValue, tempDir } from "../helpers.ts";
 
 const CRASHING_WORKER = new URL("../fixtures/crashing-compaction-worker.ts", import.meta.url);
+const UNLOADABLE_WORKERS = {
+  // As in a program that bundles kvstore with `bun build --compile`: the entry is not there.
+  "a missing module": new URL("../fixtures/no-such-compaction-worker.ts", import.meta.url),
+  "a module that throws as it loads": new URL("../fixtures/unloadable-compaction-worker.ts", import.meta.url),
+};
 
 function workerThreads(): string[] {
   return readdirSync("/proc/self/task")
@@ -45,6 +52,40 @@ describe("CopyWorker", () => {
         expect(readdirSync(dir)).toEqual([]);
         expect(workerThreads()).toEqual([]);
       }
+      await copier.terminate();
+    });
+  }
+
+  for (const [what, url] of Object.entries(UNLOADABLE_WORKERS)) {
+    it(`copies on the main thread when the Worker cannot start (${what}), and says so once`, async () => {
+      const dir = tempDir();
+      const length = recordLength(3, 20);
+      const input = new Uint8Array(2 * length);
+      encodeRecord(input, 0, Op.Set, "one", 3, seededValue(1, 20));
+      encodeRecord(input, length, Op.Set, "two", 3, seededValue(2, 20));
+      writeFileSync(join(dir, "input.dat"), input);
+      const reported: string[] = [];
+      const copier = new CopyWorker(url);
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const job: CopyJob = {
+          ...emptyJob(dir, "exit"),
+          inputPaths: [join(dir, "input.dat")],
+          count: 2,
+          inputIndexes: new Uint32Array(2),
+          offsets: Uint32Array.from([length, 0]),
+          lengths: Uint32Array.from([length, length]),
+          firstOutputId: 3 + 2 * attempt,
+          lastOutputId: 4 + 2 * attempt,
+        };
+        const result = await copier.copy(job, { ...hooks, reportError: (message) => reported.push(message) });
+        if (result === null) throw new Error("stopped");
+        expect(result.outputs).toHaveLength(1);
+        const output = readFileSync(result.outputs[0]?.tempPath as string);
+        expect(output).toEqual(Buffer.concat([input.subarray(length), input.subarray(0, length)]));
+        expect(copier.inWorker).toBe(false);
+        expect(workerThreads()).toEqual([]);
+      }
+      expect(reported).toEqual([expect.stringContaining("compaction worker could not start")]);
       await copier.terminate();
     });
   }
