@@ -1,7 +1,7 @@
 // The main thread's side of the compaction Worker (copy-in-worker.ts) when the Worker itself
 // misbehaves; a copy that runs as it should is in compaction.test.ts.
 import { describe, expect, it } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CopyJob } from "../../src/engine/compaction-copy.ts";
 import { CopyWorker, type WorkerCopyHooks } from "../../src/engine/copy-in-worker.ts";
@@ -89,4 +89,29 @@ describe("CopyWorker", () => {
       await copier.terminate();
     });
   }
+
+  it("has unmapped its inputs once a copy is done: deleting them frees their space", async () => {
+    const dir = tempDir();
+    const length = recordLength(3, 20);
+    const input = new Uint8Array(length);
+    encodeRecord(input, 0, Op.Set, "one", 3, seededValue(1, 20));
+    const inputPath = join(dir, "input.dat");
+    writeFileSync(inputPath, input);
+    const copier = new CopyWorker();
+    const job: CopyJob = {
+      ...emptyJob(dir, "exit"),
+      inputPaths: [inputPath],
+      count: 1,
+      inputIndexes: new Uint32Array(1),
+      offsets: new Uint32Array(1),
+      lengths: Uint32Array.from([length]),
+    };
+    expect(await copier.copy(job, hooks)).not.toBeNull();
+    expect(copier.inWorker).toBe(true);
+    // The Worker stays, idle: nothing in it would start a garbage collection that unmaps.
+    rmSync(inputPath);
+    const maps = readFileSync("/proc/self/maps", "utf8").split("\n");
+    expect(maps.filter((line) => line.includes(inputPath))).toEqual([]);
+    await copier.terminate();
+  });
 });
