@@ -159,7 +159,13 @@ export class CopyWorker {
     } catch (error) {
       return this.giveUp(String(error), hooks);
     }
-    this.ended = new Promise((resolve) => worker.addEventListener("close", () => resolve()));
+    this.ended = new Promise((resolve) =>
+      worker.addEventListener("close", () => {
+        // A Worker that ended while idle is not posted the next job (nothing would answer).
+        if (this.worker === worker) this.worker = null;
+        resolve();
+      }),
+    );
     this.worker = worker;
     let exited = (_event: Event) => {};
     const failure = await new Promise<string | null>((resolve) => {

@@ -22,7 +22,7 @@ function workerThreads(): string[] {
 }
 
 /** A job of no records; `death` tells the crashing Worker how to die. */
-function emptyJob(dir: string, death: "exit" | "throw"): CopyJob {
+function emptyJob(dir: string, death: "exit" | "throw" | "exit-when-idle"): CopyJob {
   return {
     dir,
     inputPaths: [death],
@@ -112,6 +112,17 @@ describe("CopyWorker", () => {
     rmSync(inputPath);
     const maps = readFileSync("/proc/self/maps", "utf8").split("\n");
     expect(maps.filter((line) => line.includes(inputPath))).toEqual([]);
+    await copier.terminate();
+  });
+
+  it("starts a new Worker for the next copy when the idle one has ended", async () => {
+    const dir = tempDir();
+    const copier = new CopyWorker(CRASHING_WORKER);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      expect(await copier.copy(emptyJob(dir, "exit-when-idle"), hooks)).not.toBeNull();
+      // The thread ends on its own, while no copy waits for it.
+      while (workerThreads().length > 0) await Bun.sleep(5);
+    }
     await copier.terminate();
   });
 });
