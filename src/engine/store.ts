@@ -828,7 +828,6 @@ export class KVStore {
     });
   }
 
-
   /** Snapshots are saved one at a time, in the order asked for. */
   private queueSnapshot(): Promise<void> {
     const run = this.snapshotQueue.then(() => this.writeSnapshot());
