@@ -47,6 +47,11 @@ export class CopyWorker {
   /** Why the Worker could not start, once it failed to: copies then run on the main thread. */
   private unavailable: string | null = null;
 
+  /** Whether a Worker thread is up, idle or copying, as far as this thread has been told. */
+  get threadRunning(): boolean {
+    return this.worker !== null;
+  }
+
   /** Where the copies run: false once the Worker could not be started. */
   get inWorker(): boolean {
     return this.unavailable === null;

@@ -121,7 +121,7 @@ describe("CopyWorker", () => {
     for (let attempt = 0; attempt < 2; attempt++) {
       expect(await copier.copy(emptyJob(dir, "exit-when-idle"), hooks)).not.toBeNull();
       // The thread ends on its own, while no copy waits for it.
-      while (workerThreads().length > 0) await Bun.sleep(5);
+      while (copier.threadRunning) await Bun.sleep(5);
     }
     await copier.terminate();
   });
