@@ -103,6 +103,13 @@ export async function copyRecords(job: CopyJob, hooks: CopyHooks): Promise<CopyR
       }
     }
     await writer.finish();
+    // The last check above may come before the outputs are sealed: a stop requested while the
+    // last fdatasyncs ran (or at their fault point) is honoured here, so the copy never reports
+    // outputs the store no longer wants.
+    if (hooks.stopRequested()) {
+      await writer.discard();
+      return null;
+    }
   } catch (error) {
     await writer.discard();
     throw error;

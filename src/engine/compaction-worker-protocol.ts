@@ -36,6 +36,8 @@ export interface ErrorDescription {
 }
 
 export type WorkerMessage =
+  /** Posted once, when the Worker's module has loaded. */
+  | { type: "ready" }
   | { type: "fault"; point: FaultPoint }
   | { type: "error-report"; message: string }
   | { type: "done"; result: CopyResult }

@@ -42,9 +42,23 @@ self.onmessage = async (event: MessageEvent<StartMessage>) => {
   try {
     result = await copyRecords(job, hooks);
   } catch (error) {
+    releaseInputMaps();
     post({ type: "failed", error: describeError(error) });
     return;
   }
+  releaseInputMaps();
   if (result === null) post({ type: "stopped" });
   else post({ type: "done", result }, [result.outputIndexes.buffer, result.outputOffsets.buffer]);
 };
+
+/**
+ * Unmaps the inputs the copy mapped, before the store deletes them: a mapping is released only
+ * when the garbage collector frees its array, and an idle Worker allocates nothing that would
+ * start one, so the deleted inputs kept their disk space while the store stayed open. The
+ * Worker's heap holds little more than the job, so a full collection is brief.
+ */
+function releaseInputMaps(): void {
+  Bun.gc(true);
+}
+
+post({ type: "ready" });

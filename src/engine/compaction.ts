@@ -176,6 +176,8 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
   });
   return {
     ...result,
+    // The Worker may have turned out unable to start (CopyWorker.copy then copied here).
+    copiedIn: plan.copyWorker?.inWorker ? "worker thread" : "main thread",
     outputs: finished.length,
     liveRecords: copied.outputIndexes.reduce(
       (sum, outputIndex) => (outputIndex === DAMAGED ? sum : sum + 1),

@@ -1,5 +1,6 @@
+import { rmSync } from "node:fs";
 import { compactionWorkerUrl } from "../compaction-worker-url.ts";
-import type { CopyJob, CopyResult } from "./compaction-copy.ts";
+import { type CopyJob, type CopyResult, copyRecords, tempPathOf } from "./compaction-copy.ts";
 import {
   CONTROL_SLOTS,
   FAULT_PASSED,
@@ -10,6 +11,7 @@ import {
   type StartMessage,
   type WorkerMessage,
 } from "./compaction-worker-protocol.ts";
+import { realFileSystem } from "./file-system.ts";
 import type { FaultInjector } from "./options.ts";
 
 // Runs compaction's copy phase (compaction-copy.ts) in a Worker, so that its reads, CRC checks
@@ -37,16 +39,38 @@ export interface WorkerCopyHooks {
  */
 export class CopyWorker {
   private worker: Worker | null = null;
+  /** `url` is the Worker's entry point; a test may give a stand-in. */
+  constructor(private readonly url: URL = compactionWorkerUrl) {}
   /** Resolves once the last Worker started has exited. */
   private ended: Promise<void> = Promise.resolve();
+
+  /** Why the Worker could not start, once it failed to: copies then run on the main thread. */
+  private unavailable: string | null = null;
+
+  /** Whether a Worker thread is up, idle or copying, as far as this thread has been told. */
+  get threadRunning(): boolean {
+    return this.worker !== null;
+  }
+
+  /** Where the copies run: false once the Worker could not be started. */
+  get inWorker(): boolean {
+    return this.unavailable === null;
+  }
 
   /**
    * Copies `job`; resolves null if stopped (once the Worker has deleted its temp files and
    * ended), rejects with the copy's first error. The job's typed arrays move to the Worker.
-   * One copy at a time.
+   * One copy at a time. If the Worker cannot start (its module missing from a program that
+   * bundles kvstore with `bun build --compile`, see src/compaction-worker-url.ts), this and
+   * every later copy run on the main thread, and the reason is reported once.
    */
-  copy(job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
-    const worker = this.started();
+  async copy(job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
+    const worker = this.unavailable === null ? await this.loaded(hooks) : null;
+    if (worker === null) return copyRecords(job, { fs: realFileSystem, ...hooks });
+    return this.copyIn(worker, job, hooks);
+  }
+
+  private copyIn(worker: Worker, job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
     worker.ref();
     const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
     return new Promise((resolve, reject) => {
@@ -60,6 +84,7 @@ export class CopyWorker {
         clearInterval(stopPoll);
         worker.onmessage = null;
         worker.onerror = null;
+        worker.removeEventListener("close", exited);
         if (keepWorker) {
           worker.unref();
           settle();
@@ -101,11 +126,18 @@ export class CopyWorker {
           }
         }
       };
-      worker.onerror = (event) => {
-        // Only a bug or a Worker that cannot load gets here (the copy catches its errors); its
-        // temp files, if any, are left for the next open to delete.
-        end(false, () => reject(new Error(`the compaction worker failed: ${event.message}`)));
-      };
+      // Only a bug or a Worker that cannot load gets to these two (the copy catches its
+      // errors). The thread is gone before it could delete its temp files: they are deleted here.
+      const died = (why: string) =>
+        end(false, () => {
+          removeTempFilesOf(job, hooks.reportError);
+          reject(new Error(`the compaction worker ${why}; the copy is abandoned and the inputs kept`));
+        });
+      worker.onerror = (event) => died(`failed: ${event.message}`);
+      // A thread that ends without an error event (process.exit in it) would otherwise leave
+      // the copy, and close() waiting for it, pending forever.
+      const exited = (event: Event) => died(`exited with code ${(event as CloseEvent).code} mid-copy`);
+      worker.addEventListener("close", exited);
       const start: StartMessage = { job, control, faults: hooks.faults !== null };
       worker.postMessage(start, {
         transfer: [job.inputIndexes.buffer, job.offsets.buffer, job.lengths.buffer],
@@ -120,12 +152,61 @@ export class CopyWorker {
     return this.ended;
   }
 
-  private started(): Worker {
-    if (this.worker === null) {
-      const worker = new Worker(compactionWorkerUrl);
-      this.ended = new Promise((resolve) => worker.addEventListener("close", () => resolve()));
-      this.worker = worker;
+  /**
+   * The Worker, started if need be and once its module has loaded (it then says "ready"); null
+   * if it cannot start. Nothing has been sent to it before, so the copy can still run here.
+   */
+  private async loaded(hooks: WorkerCopyHooks): Promise<Worker | null> {
+    if (this.worker !== null) return this.worker;
+    let worker: Worker;
+    try {
+      worker = new Worker(this.url);
+    } catch (error) {
+      return this.giveUp(String(error), hooks);
     }
-    return this.worker;
+    this.ended = new Promise((resolve) =>
+      worker.addEventListener("close", () => {
+        // A Worker that ended while idle is not posted the next job (nothing would answer).
+        if (this.worker === worker) this.worker = null;
+        resolve();
+      }),
+    );
+    this.worker = worker;
+    let exited = (_event: Event) => {};
+    const failure = await new Promise<string | null>((resolve) => {
+      exited = (event) => resolve(`it exited with code ${(event as CloseEvent).code}`);
+      worker.addEventListener("close", exited);
+      worker.onerror = (event) => resolve(event.message);
+      worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+        if (event.data.type === "ready") resolve(null);
+      };
+    });
+    worker.onmessage = null;
+    worker.onerror = null;
+    worker.removeEventListener("close", exited);
+    if (failure === null) return worker;
+    await this.terminate();
+    return this.giveUp(failure, hooks);
+  }
+
+  private giveUp(failure: string, hooks: WorkerCopyHooks): null {
+    this.unavailable = failure;
+    hooks.reportError(
+      `the compaction worker could not start, so compaction copies on the main thread: ${failure} ` +
+        "(option compactionWorker: false runs it there without trying)",
+    );
+    return null;
+  }
+}
+
+/** Deletes the temp file of every output id the job may have used; never throws. */
+function removeTempFilesOf(job: CopyJob, reportError: (message: string) => void): void {
+  for (let id = job.firstOutputId; id <= job.lastOutputId; id++) {
+    const path = tempPathOf(job.dir, id);
+    try {
+      rmSync(path, { force: true });
+    } catch (error) {
+      reportError(`could not delete ${path}: ${String(error)}`);
+    }
   }
 }

@@ -54,4 +54,29 @@ describe("copyRecords", () => {
     });
     expect(readdirSync(dir).filter((name) => name.endsWith(".compacting"))).toHaveLength(2);
   });
+
+  it("stops when asked while its last outputs are sealed: no result, no temp file", async () => {
+    const dir = tempDir();
+    const { offsets, lengths } = writeSegment(join(dir, "input.dat"), 100);
+    const job: CopyJob = {
+      dir,
+      inputPaths: [join(dir, "input.dat")],
+      count: offsets.length,
+      inputIndexes: new Uint32Array(offsets.length),
+      offsets: Uint32Array.from(offsets),
+      lengths: Uint32Array.from(lengths),
+      firstOutputId: 7,
+      lastOutputId: 9,
+      maxSegmentBytes: 4096,
+    };
+    // As when the store closes from its fault injector, or during the last fdatasync: every
+    // record is written by then, so the copy's checks between records are all behind it.
+    let stop = false;
+    const faults = (point: string) => {
+      if (point === "compaction:output-written") stop = true;
+    };
+    expect(await copyRecords(job, { ...hooks, faults, stopRequested: () => stop })).toBeNull();
+    expect(stop).toBe(true);
+    expect(readdirSync(dir)).toEqual(["input.dat"]);
+  });
 });

@@ -120,7 +120,14 @@ const cases: SweepCase[] = [
         .log()
         .match(/compaction failed: Error: EMFILE[^\n]*segment-0000000003\.dat'/g);
       expect(failedInWorker?.length ?? 0).toBeLessThanOrEqual(1);
-      await refusesRequestsThenRecovers(500, 1 + (failedInWorker?.length ?? 0))(run);
+      // The compaction the Worker's failure fails may be an automatic one, which no request
+      // waits for (the server compacts on its own as the load leaves dead bytes).
+      const refused =
+        run.ledger.writes.filter(isRefused).length +
+        run.admin.filter((request) => request.status !== 200).length;
+      expect(refused).toBeGreaterThanOrEqual(1);
+      expect(refused).toBeLessThanOrEqual(1 + (failedInWorker?.length ?? 0));
+      await refusesRequestsThenRecovers(500, refused)(run);
     },
   },
   {
