@@ -30,6 +30,8 @@ export class WriteBatch {
   readonly undoLocations: number[] = [];
   /** What the batch's callers were told once it failed; null while it has not. */
   failure: unknown = null;
+  /** Some of its bytes went straight to a file (`writeThrough`), before any flush. */
+  wroteThrough = false;
 
   constructor() {
     this.promise = new Promise<void>((resolve, reject) => {
@@ -158,6 +160,7 @@ export class GroupCommitter {
       }
       if (piece.done === true) return batch;
       try {
+        batch.wroteThrough = true;
         this.hooks.faultInjector?.("write");
         segment.writeThrough(piece.value);
         this.unsyncedSegments.add(segment);
@@ -219,9 +222,11 @@ export class GroupCommitter {
   private flush(batch: WriteBatch): void {
     this.open = null;
     this.batches++;
-    // Latched since the batch opened (a background fsync failed): nothing of it reaches a file.
+    // Latched since the batch opened (a background fsync failed): nothing more of it reaches a
+    // file. A write-through record already did, and a background fsync may have made it durable:
+    // its cut must be made durable too (or noted), like any failed write that reached a file.
     if (this.hooks.failure.error !== null) {
-      this.fail(batch, this.hooks.failure.error, false);
+      this.fail(batch, this.hooks.failure.error, batch.wroteThrough);
       return;
     }
     let writing: Segment | null = null;
