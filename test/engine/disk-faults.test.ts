@@ -11,7 +11,7 @@ import {
   StorageFailedError,
   silentLogger,
 } from "../../src/index.ts";
-import { type FaultRule, FaultyFileSystem } from "../fault/faulty-file-system.ts";
+import { type FaultRule, FaultyFileSystem, failing } from "../fault/faulty-file-system.ts";
 import { directoryLockIsFree } from "../fault/lock-probe.ts";
 import { crashCopy, dump, recordingLogger, seededValue, tempDir, testKey, text } from "../helpers.ts";
 
@@ -28,16 +28,6 @@ async function openFaulty(options: KVStoreOptions = {}) {
   const fs = new FaultyFileSystem(dir);
   const store = await KVStore.open(dir, { ...baseOptions, ...options, fileSystem: fs });
   return { dir, fs, store };
-}
-
-/** Fails the calls that `match` accepts, `times` times (Infinity: for good). */
-function failing(errno: string, match: (op: string, path: string) => boolean, times = 1): FaultRule {
-  let left = times;
-  return (call) => {
-    if (left === 0 || !match(call.op, call.path)) return null;
-    left--;
-    return errno;
-  };
 }
 
 const isSegment = (path: string) => /segment-\d+\.dat$/.test(path);

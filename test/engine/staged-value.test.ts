@@ -10,7 +10,7 @@ import {
   silentLogger,
   ValueTooLargeError,
 } from "../../src/index.ts";
-import { type FaultRule, FaultyFileSystem } from "../fault/faulty-file-system.ts";
+import { type FaultRule, FaultyFileSystem, failing } from "../fault/faulty-file-system.ts";
 import { crashCopy, seededValue, tempDir, text } from "../helpers.ts";
 
 const baseOptions: KVStoreOptions = {
@@ -25,16 +25,6 @@ async function openStore(options: KVStoreOptions = {}) {
   const fs = new FaultyFileSystem(dir);
   const store = await KVStore.open(dir, { ...baseOptions, ...options, fileSystem: fs });
   return { dir, fs, store };
-}
-
-/** Fails the first `times` calls that `match` accepts with `errno`. */
-function failing(errno: string, match: (op: string, path: string) => boolean, times = 1): FaultRule {
-  let left = times;
-  return (call) => {
-    if (left === 0 || !match(call.op, call.path)) return null;
-    left--;
-    return errno;
-  };
 }
 
 const isStaging = (path: string) => /upload-[0-9a-f]{16}\.tmp$/.test(path);

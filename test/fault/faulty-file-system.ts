@@ -30,6 +30,16 @@ interface Inode {
   durableSeq?: number;
 }
 
+/** A rule that fails the calls `match` accepts with `errno`, `times` times (Infinity: for good). */
+export function failing(errno: string, match: (op: string, path: string) => boolean, times = 1): FaultRule {
+  let left = times;
+  return (call) => {
+    if (left === 0 || !match(call.op, call.path)) return null;
+    left--;
+    return errno;
+  };
+}
+
 export function injectedError(errno: string, call: FsCall): Error {
   return Object.assign(new Error(`${errno}: injected fault, ${call.op} '${call.path}'`), {
     code: errno,
