@@ -1,12 +1,11 @@
 import { type BackupReport, writeBackup } from "./backup.ts";
-import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
+import { type CompactionResult, compact } from "./compaction.ts";
 import { CopyWorker } from "./copy-in-worker.ts";
 import { crc32Combine } from "./crc32-combine.ts";
 import { DiskSpace } from "./disk-space.ts";
 import {
   CorruptionError,
   DiskFullError,
-  describeCause,
   InvalidKeyError,
   InvalidValueError,
   KeyTooLargeError,
@@ -34,7 +33,8 @@ import {
   recordLength,
 } from "./record.ts";
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
-import { Segment, segmentFileName } from "./segment.ts";
+import type { Segment } from "./segment.ts";
+import { SegmentSet } from "./segment-set.ts";
 import { nextTurn } from "./slices.ts";
 import { type EncodedSnapshot, encodeSnapshot, tailCrc, writeSnapshotFile } from "./snapshot.ts";
 import { type CommitOptions, StagedValue } from "./staged-value.ts";
@@ -140,8 +140,7 @@ const COMPACTION_HEADROOM_BYTES = MiB;
  * in memory. Reads are synchronous; writes resolve when durable (see `SyncMode`).
  */
 export class KVStore {
-  private readonly segments = new Map<number, Segment>();
-  private active: Segment;
+  private readonly segments: SegmentSet;
   private readonly index: KeyIndex;
   private readonly committer: GroupCommitter;
   private readonly failure: StorageFailure;
@@ -154,7 +153,6 @@ export class KVStore {
   private readonly backups = new Set<Promise<BackupReport>>();
   private snapshotQueue: Promise<void> = Promise.resolve();
   private indexWalk: Promise<void> = Promise.resolve();
-  private readonly retired: Segment[] = [];
   /** Values being staged (stageValue): aborted, their files deleted, when the store closes. */
   private readonly staging = new Set<StagedValue>();
   /** A background snapshot is scheduled, queued or being written (see scheduleSnapshot). */
@@ -182,8 +180,6 @@ export class KVStore {
     this.index = index;
     this.copyWorker =
       options.compactionWorker && options.fileSystem === realFileSystem ? new CopyWorker() : null;
-    for (const segment of segments) this.segments.set(segment.id, segment);
-    this.active = segments[segments.length - 1] as Segment;
     this.failure = new StorageFailure(dir, options.logger);
     this.space = new DiskSpace(options.fileSystem, dir, options.reserveBytes, options.logger);
     this.committer = new GroupCommitter(options.sync, options.syncIntervalMs, options.logger, {
@@ -194,6 +190,14 @@ export class KVStore {
       diskFull: (error) => this.space.noteFull(error),
       faultInjector: options.faultInjector,
     });
+    this.segments = new SegmentSet(
+      options.fileSystem,
+      dir,
+      options.logger,
+      options.faultInjector,
+      this.committer,
+      segments,
+    );
   }
 
   /**
@@ -295,7 +299,7 @@ export class KVStore {
       const metaBytes = metadataBlockBytes(metadata);
       const length = recordLength(keyBytes, staged.size, metaBytes);
       this.makeRoomFor(length);
-      const segment = this.active;
+      const segment = this.segments.active;
       const head = new Uint8Array(HEADER_BYTES + keyBytes + metaBytes);
       const op = metadata === null ? Op.Set : Op.SetWithMetadata;
       encodeRecordHead(head, 0, op, key, keyBytes, staged.size, metadata);
@@ -348,7 +352,7 @@ export class KVStore {
     const location = this.index.get(key);
     if (location === undefined) return null;
     const { segmentId, offset, length } = location;
-    const segment = this.segmentOf(segmentId);
+    const segment = this.segments.segmentOf(segmentId);
     const mapped = segment.mappedUpTo(offset + length);
     const value =
       mapped !== null
@@ -367,7 +371,7 @@ export class KVStore {
     const location = this.index.get(key);
     if (location === undefined || location.metaBytes === 0) return null;
     const { segmentId, offset, length } = location;
-    const segment = this.segmentOf(segmentId);
+    const segment = this.segments.segmentOf(segmentId);
     const mapped = segment.mappedUpTo(offset + length);
     const metadata =
       mapped !== null
@@ -404,7 +408,7 @@ export class KVStore {
     this.assertOpen();
     let location = this.index.get(key);
     if (location === undefined) return null;
-    if (location.offset + location.length > this.segmentOf(location.segmentId).fileSize) {
+    if (location.offset + location.length > this.segments.segmentOf(location.segmentId).fileSize) {
       // Still in the write buffer: flush the open batch (a failure there is that batch's, and
       // undoes it), then look again.
       this.committer.flushNow();
@@ -413,7 +417,7 @@ export class KVStore {
     }
     // Copied out of the view the index reuses.
     const { segmentId, offset, length, metaBytes } = location;
-    const segment = this.segmentOf(segmentId);
+    const segment = this.segments.segmentOf(segmentId);
     const keyBytes = Buffer.byteLength(key, "utf8");
     const metaStart = offset + HEADER_BYTES + keyBytes;
     const metadata =
@@ -503,20 +507,15 @@ export class KVStore {
 
   stats(): KVStoreStats {
     this.assertOpen();
-    let totalBytes = 0;
-    let oldestSegmentId = this.active.id;
-    for (const segment of this.segments.values()) {
-      totalBytes += segment.size;
-      oldestSegmentId = Math.min(oldestSegmentId, segment.id);
-    }
+    const { totalBytes, oldestSegmentId } = this.segments.totals();
     const liveBytes = this.index.totalLiveBytes;
     return {
       numKeys: this.index.size,
-      numSegments: this.segments.size,
+      numSegments: this.segments.count,
       totalBytes,
       liveBytes,
       deadBytes: totalBytes - liveBytes,
-      activeSegmentId: this.active.id,
+      activeSegmentId: this.segments.active.id,
       oldestSegmentId,
       corruptRecords: this.recovered.corruptRecords,
       truncatedBytes: this.recovered.truncatedBytes,
@@ -534,14 +533,12 @@ export class KVStore {
   /** Figures of every segment, oldest first. */
   segmentStats(): SegmentStats[] {
     this.assertOpen();
-    return [...this.segments.values()]
-      .sort((a, b) => a.id - b.id)
-      .map((segment) => ({
-        id: segment.id,
-        bytes: segment.size,
-        liveBytes: this.index.liveBytesOf(segment.id),
-        active: segment === this.active,
-      }));
+    return this.segments.oldestFirst().map((segment) => ({
+      id: segment.id,
+      bytes: segment.size,
+      liveBytes: this.index.liveBytesOf(segment.id),
+      active: segment === this.segments.active,
+    }));
   }
 
   /**
@@ -569,7 +566,7 @@ export class KVStore {
     await this.copyWorker?.terminate();
     await Promise.allSettled(this.backups);
     this.committer.stop();
-    this.deleteRetiredNow();
+    this.segments.deleteRetiredNow();
     try {
       // After a disk failure nothing more is written: the next open recovers from the files.
       if (this.failure.error === null) {
@@ -579,25 +576,8 @@ export class KVStore {
         this.committer.syncAll();
       }
     } finally {
-      this.closeSegments();
+      this.segments.closeAll();
       this.lock.release();
-    }
-  }
-
-  /**
-   * Closes every segment file. A failed close(2) is logged, not thrown: it must not keep the
-   * other files open or the LOCK held (the disk may be gone, and every call failing), and
-   * whatever it reports about the data was already known from the fsyncs before it.
-   */
-  private closeSegments(): void {
-    for (const segment of this.segments.values()) this.closeQuietly(segment);
-  }
-
-  private closeQuietly(segment: Segment): void {
-    try {
-      segment.close();
-    } catch (error) {
-      this.options.logger.error(`could not close ${segment.path}: ${describeCause(error)}`);
     }
   }
 
@@ -613,7 +593,7 @@ export class KVStore {
     const metaBytes = metadataBlockBytes(metadata);
     const length = recordLength(keyBytes, value === null ? 0 : value.length, metaBytes);
     this.makeRoomFor(length);
-    const segment = this.active;
+    const segment = this.segments.active;
     batch.touch(segment);
     encodeRecord(segment.reserve(length), segment.appendPosition, op, key, keyBytes, value, metadata);
     this.noteAppended(length);
@@ -622,9 +602,10 @@ export class KVStore {
 
   /** Rotates to a new segment if the active one has no room for a record of `length` bytes. */
   private makeRoomFor(length: number): void {
-    if (this.active.size === 0 || this.active.size + length <= this.options.maxSegmentBytes) return;
+    if (this.segments.active.size === 0 || this.segments.active.size + length <= this.options.maxSegmentBytes)
+      return;
     try {
-      this.rotate(this.active.id + 1);
+      this.segments.rotate(this.segments.active.id + 1);
     } catch (error) {
       // Nothing of this write is in a file yet: refuse it like any write to a full disk.
       if (!isDiskFull(error)) throw error;
@@ -643,21 +624,6 @@ export class KVStore {
     if (every > 0 && this.bytesSinceSnapshot >= every) this.scheduleSnapshot();
   }
 
-  /** Seals the active segment and starts segment `id`. */
-  private rotate(id: number): void {
-    const next = Segment.create(this.options.fileSystem, this.dir, id);
-    this.segments.set(next.id, next);
-    this.active = next;
-    this.committer.noteNewFile();
-  }
-
-  private dropEmptySegment(segment: Segment): void {
-    this.segments.delete(segment.id);
-    this.committer.forget(segment);
-    segment.close();
-    this.options.fileSystem.remove(segment.path);
-  }
-
   /**
    * Starts a compaction when the sealed segments are more than `compactionThreshold` (and their
    * live data would fit in that many), or when their dead fraction reaches `compactionDeadRatio`.
@@ -668,7 +634,7 @@ export class KVStore {
     let sealedBytes = 0;
     let sealedLive = 0;
     for (const segment of this.segments.values()) {
-      if (segment === this.active) continue;
+      if (segment === this.segments.active) continue;
       sealed++;
       sealedBytes += segment.size;
       sealedLive += this.index.liveBytesOf(segment.id);
@@ -702,10 +668,11 @@ export class KVStore {
     // Backups under way may still link or copy the segments this would delete (see backup()).
     await Promise.allSettled(this.backups);
     if (this.closing !== null) return;
-    this.deleteRetiredNow();
-    if (this.retired.length > 0) {
+    this.segments.deleteRetiredNow();
+    const retired = this.segments.retiredFileNames();
+    if (retired.length > 0) {
       // File names without the directory: an HTTP client may be shown this message.
-      const names = this.retired.map((segment) => segmentFileName(segment.id)).join(", ");
+      const names = retired.join(", ");
       throw new Error(`cannot compact until the files of the last compaction are deleted: ${names}`);
     }
     // Every slice of compaction starts with no write batch open (see compaction.ts).
@@ -714,14 +681,14 @@ export class KVStore {
     const started = performance.now();
     // An empty active segment (such as the one a failed compaction leaves) is replaced rather
     // than sealed: failed attempts must not pile up segment files.
-    const emptyActive = this.active.size === 0 ? this.active : null;
+    const emptyActive = this.segments.active.size === 0 ? this.segments.active : null;
     const { inputs, live } = this.compactionInputs(emptyActive);
     // Outputs take the ids between the sealed active segment and the next one. Packing records
     // in order into segments of at most maxSegmentBytes needs at most 2 * ceil(live / max) + 1.
-    const sealedActive = this.active.id;
+    const sealedActive = this.segments.active.id;
     const gap = 2 * Math.ceil(live / this.options.maxSegmentBytes) + 2;
-    this.rotate(sealedActive + gap);
-    if (emptyActive !== null) this.dropEmptySegment(emptyActive);
+    this.segments.rotate(sealedActive + gap);
+    if (emptyActive !== null) this.segments.dropEmpty(emptyActive);
     // With sync "interval" or "never" the inputs may hold records not yet on disk. Their
     // tombstones are not copied, and the inputs stay on disk until their deletion is made
     // durable: were the copies durable while a tombstone was not, a power cut would bring its
@@ -767,7 +734,7 @@ export class KVStore {
    * which is safe only when every older record of their keys goes with them.
    */
   private compactionInputs(skip: Segment | null): { inputs: Segment[]; live: number } {
-    const segments = [...this.segments.values()].filter((s) => s !== skip).sort((a, b) => a.id - b.id);
+    const segments = this.segments.oldestFirst().filter((s) => s !== skip);
     const free = this.space.freeBytes();
     const budget = free - COMPACTION_HEADROOM_BYTES;
     const inputs: Segment[] = [];
@@ -814,8 +781,8 @@ export class KVStore {
       aborted: () => this.closing !== null || this.failure.error !== null,
       flushWrites: () => this.committer.flushNow(),
       exclusiveIndexWalk: (walk) => this.exclusiveIndexWalk(walk),
-      addSegment: (segment) => this.segments.set(segment.id, segment),
-      retireSegments: (segments) => this.retire(segments),
+      addSegment: (segment) => this.segments.add(segment),
+      retireSegments: (segments) => this.segments.retire(segments),
     });
   }
 
@@ -870,13 +837,11 @@ export class KVStore {
       // The start: every write so far is in the files and fsynced; the segment lengths saved
       // here are what the index below describes.
       this.committer.syncAll();
-      const covered = [...this.segments.values()]
-        .sort((a, b) => a.id - b.id)
-        .map((segment) => ({
-          id: segment.id,
-          coveredLength: segment.size,
-          tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
-        }));
+      const covered = this.segments.oldestFirst().map((segment) => ({
+        id: segment.id,
+        coveredLength: segment.size,
+        tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
+      }));
       atStart();
       return { segments: covered, keys: this.index.size, pieces: encodeSnapshot(covered, this.index) };
     });
@@ -890,35 +855,6 @@ export class KVStore {
       () => {},
     );
     return run;
-  }
-
-  /**
-   * Takes compacted inputs out of use and deletes their files at once. A reader streaming a
-   * value out of one holds its own open file (`openValue`), which keeps those bytes readable,
-   * and their space taken, until it closes it: no timer has to guess how long that takes.
-   */
-  private retire(segments: Segment[]): void {
-    for (const segment of segments) {
-      this.segments.delete(segment.id);
-      this.committer.forget(segment);
-      // Retired before it is closed: a file that leaves the index must be deleted (its records
-      // would outlive the tombstones that later compactions drop), even if close(2) fails.
-      this.retired.push(segment);
-      this.closeQuietly(segment);
-    }
-    this.deleteRetiredNow();
-  }
-
-  private deleteRetiredNow(): void {
-    if (this.retired.length === 0) return;
-    try {
-      deleteRetired(this.options.fileSystem, this.dir, this.retired, this.options.faultInjector);
-    } catch (error) {
-      // The ones left stay in `retired`: the next compaction tries again first, and will not
-      // start while any is left (it would drop tombstones newer than their records). Left on
-      // disk at a crash or close they are harmless: open replays them before the copies.
-      this.options.logger.error(`could not delete compacted segments: ${String(error)}`);
-    }
   }
 
   /** Puts back the index entries that a failed batch changed, newest change first. */
@@ -938,12 +874,6 @@ export class KVStore {
       previous.metaBytes = undoLocations[at + 3] as number;
       this.index.set(key, previous);
     }
-  }
-
-  private segmentOf(segmentId: number): Segment {
-    const segment = this.segments.get(segmentId);
-    if (segment === undefined) throw new Error(`index points to missing segment ${segmentId}`);
-    return segment;
   }
 
   /**
