@@ -16,6 +16,7 @@ import {
 import { isDiskFull, realFileSystem } from "./file-system.ts";
 import type { KeyIndex } from "./index/key-index.ts";
 import type { IndexLocation } from "./index/location.ts";
+import { IndexWalks } from "./index-walks.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
 import {
@@ -36,7 +37,7 @@ import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import type { Segment } from "./segment.ts";
 import { SegmentSet } from "./segment-set.ts";
 import { nextTurn } from "./slices.ts";
-import { type EncodedSnapshot, encodeSnapshot, tailCrc, writeSnapshotFile } from "./snapshot.ts";
+import { Snapshotter } from "./snapshotter.ts";
 import { type CommitOptions, StagedValue } from "./staged-value.ts";
 import { StorageFailure } from "./storage-failure.ts";
 import { GroupCommitter, UNDO_FIELDS, type WriteBatch } from "./writer.ts";
@@ -151,17 +152,13 @@ export class KVStore {
    * system, so a store on another one (a test's) copies on the main thread. */
   private readonly copyWorker: CopyWorker | null;
   private readonly backups = new Set<Promise<BackupReport>>();
-  private snapshotQueue: Promise<void> = Promise.resolve();
-  private indexWalk: Promise<void> = Promise.resolve();
+  private readonly snapshotter: Snapshotter;
+  private readonly indexWalks = new IndexWalks();
   /** Values being staged (stageValue): aborted, their files deleted, when the store closes. */
   private readonly staging = new Set<StagedValue>();
-  /** A background snapshot is scheduled, queued or being written (see scheduleSnapshot). */
-  private backgroundSnapshot = false;
-  private bytesSinceSnapshot = 0;
   private readonly counters = {
     sets: 0,
     deletes: 0,
-    snapshotsSaved: 0,
     compactions: 0,
     bytesReclaimed: 0,
     lastCompactionMs: 0,
@@ -198,6 +195,10 @@ export class KVStore {
       this.committer,
       segments,
     );
+    this.snapshotter = new Snapshotter(dir, options, index, this.segments, this.committer, this.indexWalks, {
+      isClosed: () => this.closing !== null,
+      isCompacting: () => this.compaction !== null,
+    });
   }
 
   /**
@@ -306,7 +307,7 @@ export class KVStore {
       const crc = crc32Combine(Bun.hash.crc32(head), staged.crc32, staged.size);
       const offset = segment.size;
       const batch = this.committer.writeThrough(segment, staged.recordPieces(head, encodeRecordCrc(crc)));
-      this.noteAppended(length);
+      this.snapshotter.noteAppended(length);
       batch.noteUndo(key, this.index.set(key, { segmentId: segment.id, offset, length, metaBytes }));
       this.counters.sets++;
       return batch.promise;
@@ -473,7 +474,7 @@ export class KVStore {
         dir: this.dir,
         logger: this.options.logger,
         faults: this.options.faultInjector,
-        captureIndex: () => this.captureIndex(),
+        captureIndex: () => this.snapshotter.captureIndex(),
       },
       destDir,
     );
@@ -495,7 +496,7 @@ export class KVStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.queueSnapshot().catch((error: unknown) => {
+    return this.snapshotter.queueSnapshot().catch((error: unknown) => {
       if (!isDiskFull(error)) throw error;
       throw new DiskFullError(
         "the disk holding the store is full: the index snapshot was not saved (the previous one stays). " +
@@ -524,7 +525,14 @@ export class KVStore {
       groupCommits: this.committer.batches,
       fsyncs: this.committer.fsyncs,
       compacting: this.compaction !== null,
-      ...this.counters,
+      sets: this.counters.sets,
+      deletes: this.counters.deletes,
+      snapshotsSaved: this.snapshotter.saved,
+      compactions: this.counters.compactions,
+      bytesReclaimed: this.counters.bytesReclaimed,
+      lastCompactionMs: this.counters.lastCompactionMs,
+      lastCompactionLiveRecords: this.counters.lastCompactionLiveRecords,
+      compactionFailures: this.counters.compactionFailures,
       storageFailure: this.failure.error?.message ?? null,
       diskFull: this.space.isFull,
     };
@@ -570,7 +578,7 @@ export class KVStore {
     try {
       // After a disk failure nothing more is written: the next open recovers from the files.
       if (this.failure.error === null) {
-        await this.queueSnapshot().catch((error) => {
+        await this.snapshotter.queueSnapshot().catch((error) => {
           this.options.logger.error(`could not save the index snapshot on close: ${String(error)}`);
         });
         this.committer.syncAll();
@@ -596,7 +604,7 @@ export class KVStore {
     const segment = this.segments.active;
     batch.touch(segment);
     encodeRecord(segment.reserve(length), segment.appendPosition, op, key, keyBytes, value, metadata);
-    this.noteAppended(length);
+    this.snapshotter.noteAppended(length);
     return { segmentId: segment.id, offset: segment.commitAppend(length), length, metaBytes };
   }
 
@@ -615,13 +623,6 @@ export class KVStore {
       });
     }
     this.maybeStartCompaction();
-  }
-
-  /** Counts `length` appended bytes towards the next index snapshot. */
-  private noteAppended(length: number): void {
-    this.bytesSinceSnapshot += length;
-    const every = this.options.snapshotEveryBytes;
-    if (every > 0 && this.bytesSinceSnapshot >= every) this.scheduleSnapshot();
   }
 
   /**
@@ -721,7 +722,7 @@ export class KVStore {
     // The old snapshot names the deleted segments; replace it (close saves its own). The
     // compaction is done either way: without a new snapshot the next open replays every segment.
     if (this.closing === null) {
-      await this.queueSnapshot().catch((error) => {
+      await this.snapshotter.queueSnapshot().catch((error) => {
         this.options.logger.error(`could not save the index snapshot after a compaction: ${String(error)}`);
       });
     }
@@ -780,81 +781,10 @@ export class KVStore {
       failure: this.failure,
       aborted: () => this.closing !== null || this.failure.error !== null,
       flushWrites: () => this.committer.flushNow(),
-      exclusiveIndexWalk: (walk) => this.exclusiveIndexWalk(walk),
+      exclusiveIndexWalk: (walk) => this.indexWalks.exclusive(walk),
       addSegment: (segment) => this.segments.add(segment),
       retireSegments: (segments) => this.segments.retire(segments),
     });
-  }
-
-  /**
-   * Queues a background snapshot unless one is already scheduled, queued or being written: the
-   * writes that cross the threshold meanwhile are in the next one anyway. (Queuing one per
-   * crossing piled up full snapshots faster than they were written.)
-   */
-  private scheduleSnapshot(): void {
-    if (this.backgroundSnapshot) return;
-    this.backgroundSnapshot = true;
-    setImmediate(() => {
-      // A running compaction saves one when it finishes.
-      if (this.closing !== null || this.compaction !== null) {
-        this.backgroundSnapshot = false;
-        return;
-      }
-      this.queueSnapshot()
-        .catch((error) => {
-          this.options.logger.error(`background index snapshot failed: ${String(error)}`);
-        })
-        .finally(() => {
-          this.backgroundSnapshot = false;
-        });
-    });
-  }
-
-  /** Snapshots are saved one at a time, in the order asked for. */
-  private queueSnapshot(): Promise<void> {
-    const run = this.snapshotQueue.then(() => this.writeSnapshot());
-    this.snapshotQueue = run.catch(() => {});
-    return run;
-  }
-
-  /** Saves the index as it is when this starts (see `captureIndex`) to index.snapshot. */
-  private async writeSnapshot(): Promise<void> {
-    const { pieces } = await this.captureIndex(() => {
-      this.bytesSinceSnapshot = 0;
-    });
-    await writeSnapshotFile(this.options.fileSystem, this.dir, pieces, this.options.faultInjector);
-    this.counters.snapshotsSaved++;
-  }
-
-  /**
-   * Encodes the index as it is when this starts, with every write before it fsynced: one
-   * synchronous `serialize()` (a copy of each column, no per-key work), so no write can come
-   * between the segment lengths saved and the index saved. `atStart` runs at that instant.
-   */
-  private captureIndex(atStart: () => void = () => {}): Promise<EncodedSnapshot> {
-    return this.exclusiveIndexWalk(async () => {
-      this.committer.flushNow();
-      // The start: every write so far is in the files and fsynced; the segment lengths saved
-      // here are what the index below describes.
-      this.committer.syncAll();
-      const covered = this.segments.oldestFirst().map((segment) => ({
-        id: segment.id,
-        coveredLength: segment.size,
-        tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
-      }));
-      atStart();
-      return { segments: covered, keys: this.index.size, pieces: encodeSnapshot(covered, this.index) };
-    });
-  }
-
-  /** Runs `walk` after any other walk over the index (snapshot, compaction's relocation) ends. */
-  private exclusiveIndexWalk<T>(walk: () => Promise<T>): Promise<T> {
-    const run = this.indexWalk.then(walk);
-    this.indexWalk = run.then(
-      () => {},
-      () => {},
-    );
-    return run;
   }
 
   /** Puts back the index entries that a failed batch changed, newest change first. */
