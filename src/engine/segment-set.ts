@@ -1,4 +1,4 @@
-import { deleteRetired } from "./compaction.ts";
+import { type CompactionSegments, deleteRetired } from "./compaction.ts";
 import { describeCause } from "./errors.ts";
 import type { FileSystem } from "./file-system.ts";
 import type { FaultInjector, Logger } from "./options.ts";
@@ -9,7 +9,7 @@ import type { GroupCommitter } from "./writer.ts";
  * The store's segment files: the one being appended to (`active`) and the sealed ones, by id,
  * plus the compacted inputs taken out of use whose files are not deleted yet (`retire`).
  */
-export class SegmentSet {
+export class SegmentSet implements CompactionSegments {
   private readonly byId = new Map<number, Segment>();
   private activeSegment: Segment;
   private readonly retired: Segment[] = [];

@@ -1,6 +1,5 @@
 import { type BackupReport, writeBackup } from "./backup.ts";
-import { type CompactionResult, compact } from "./compaction.ts";
-import { CopyWorker } from "./copy-in-worker.ts";
+import { Compactor } from "./compactor.ts";
 import { crc32Combine } from "./crc32-combine.ts";
 import { DiskSpace } from "./disk-space.ts";
 import {
@@ -13,12 +12,12 @@ import {
   StoreClosedError,
   ValueTooLargeError,
 } from "./errors.ts";
-import { isDiskFull, realFileSystem } from "./file-system.ts";
+import { isDiskFull } from "./file-system.ts";
 import type { KeyIndex } from "./index/key-index.ts";
 import type { IndexLocation } from "./index/location.ts";
 import { IndexWalks } from "./index-walks.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
-import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { type KVStoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import {
   copyMetadata,
   copyValue,
@@ -36,7 +35,6 @@ import {
 import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
 import type { Segment } from "./segment.ts";
 import { SegmentSet } from "./segment-set.ts";
-import { nextTurn } from "./slices.ts";
 import { Snapshotter } from "./snapshotter.ts";
 import { type CommitOptions, StagedValue } from "./staged-value.ts";
 import { StorageFailure } from "./storage-failure.ts";
@@ -133,9 +131,6 @@ export interface SetOptions {
   metadata?: Uint8Array;
 }
 
-/** Free space a compaction leaves untouched beyond what its outputs need. */
-const COMPACTION_HEADROOM_BYTES = MiB;
-
 /**
  * A Bitcask-style store: append-only segment files on disk, an index of key to record location
  * in memory. Reads are synchronous; writes resolve when durable (see `SyncMode`).
@@ -147,24 +142,13 @@ export class KVStore {
   private readonly failure: StorageFailure;
   private readonly space: DiskSpace;
   private closing: Promise<void> | null = null;
-  private compaction: Promise<void> | null = null;
-  /** Where compactions copy; null: on the main thread. A Worker can only use the real file
-   * system, so a store on another one (a test's) copies on the main thread. */
-  private readonly copyWorker: CopyWorker | null;
+  private readonly compactor: Compactor;
   private readonly backups = new Set<Promise<BackupReport>>();
   private readonly snapshotter: Snapshotter;
   private readonly indexWalks = new IndexWalks();
   /** Values being staged (stageValue): aborted, their files deleted, when the store closes. */
   private readonly staging = new Set<StagedValue>();
-  private readonly counters = {
-    sets: 0,
-    deletes: 0,
-    compactions: 0,
-    bytesReclaimed: 0,
-    lastCompactionMs: 0,
-    lastCompactionLiveRecords: 0,
-    compactionFailures: 0,
-  };
+  private readonly counters = { sets: 0, deletes: 0 };
 
   private constructor(
     readonly dir: string,
@@ -175,8 +159,6 @@ export class KVStore {
     segments: Segment[],
   ) {
     this.index = index;
-    this.copyWorker =
-      options.compactionWorker && options.fileSystem === realFileSystem ? new CopyWorker() : null;
     this.failure = new StorageFailure(dir, options.logger);
     this.space = new DiskSpace(options.fileSystem, dir, options.reserveBytes, options.logger);
     this.committer = new GroupCommitter(options.sync, options.syncIntervalMs, options.logger, {
@@ -197,7 +179,20 @@ export class KVStore {
     );
     this.snapshotter = new Snapshotter(dir, options, index, this.segments, this.committer, this.indexWalks, {
       isClosed: () => this.closing !== null,
-      isCompacting: () => this.compaction !== null,
+      isCompacting: () => this.compactor.running !== null,
+    });
+    this.compactor = new Compactor({
+      dir,
+      options,
+      index,
+      segments: this.segments,
+      committer: this.committer,
+      failure: this.failure,
+      space: this.space,
+      indexWalks: this.indexWalks,
+      snapshotter: this.snapshotter,
+      backups: this.backups,
+      isClosed: () => this.closing !== null,
     });
   }
 
@@ -214,7 +209,7 @@ export class KVStore {
       const { index, segments, ...report } = recover(fs, dir, resolved.logger);
       const store = new KVStore(dir, resolved, lock, report, index, segments);
       store.space.ensureReserve();
-      store.maybeStartCompaction();
+      store.compactor.maybeStart();
       return store;
     } catch (error) {
       lock.release();
@@ -452,7 +447,7 @@ export class KVStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.compaction ?? this.startCompaction();
+    return this.compactor.running ?? this.compactor.start();
   }
 
   /**
@@ -467,7 +462,7 @@ export class KVStore {
     // a backup starts only when no compaction is set, and a compaction set while backups run
     // waits for them in runCompaction before it touches a file. (Registering a backup while
     // one is set could deadlock: that compaction would wait for it, and it for the compaction.)
-    while (this.compaction !== null) await this.compaction.catch(() => {});
+    while (this.compactor.running !== null) await this.compactor.running.catch(() => {});
     this.assertOpen();
     const run = writeBackup(
       {
@@ -524,15 +519,15 @@ export class KVStore {
       replayedBytesOnOpen: this.recovered.replayedBytes,
       groupCommits: this.committer.batches,
       fsyncs: this.committer.fsyncs,
-      compacting: this.compaction !== null,
+      compacting: this.compactor.running !== null,
       sets: this.counters.sets,
       deletes: this.counters.deletes,
       snapshotsSaved: this.snapshotter.saved,
-      compactions: this.counters.compactions,
-      bytesReclaimed: this.counters.bytesReclaimed,
-      lastCompactionMs: this.counters.lastCompactionMs,
-      lastCompactionLiveRecords: this.counters.lastCompactionLiveRecords,
-      compactionFailures: this.counters.compactionFailures,
+      compactions: this.compactor.compactions,
+      bytesReclaimed: this.compactor.bytesReclaimed,
+      lastCompactionMs: this.compactor.lastMs,
+      lastCompactionLiveRecords: this.compactor.lastLiveRecords,
+      compactionFailures: this.compactor.failures,
       storageFailure: this.failure.error?.message ?? null,
       diskFull: this.space.isFull,
     };
@@ -570,8 +565,8 @@ export class KVStore {
   private async closeOnce(): Promise<void> {
     for (const staged of [...this.staging]) staged.abort(new StoreClosedError(this.dir));
     this.committer.flushNow();
-    await this.compaction?.catch(() => {});
-    await this.copyWorker?.terminate();
+    await this.compactor.running?.catch(() => {});
+    await this.compactor.endWorker();
     await Promise.allSettled(this.backups);
     this.committer.stop();
     this.segments.deleteRetiredNow();
@@ -622,169 +617,7 @@ export class KVStore {
         cause: error,
       });
     }
-    this.maybeStartCompaction();
-  }
-
-  /**
-   * Starts a compaction when the sealed segments are more than `compactionThreshold` (and their
-   * live data would fit in that many), or when their dead fraction reaches `compactionDeadRatio`.
-   */
-  private maybeStartCompaction(): void {
-    if (!this.options.autoCompaction || this.compaction !== null || this.closing !== null) return;
-    let sealed = 0;
-    let sealedBytes = 0;
-    let sealedLive = 0;
-    for (const segment of this.segments.values()) {
-      if (segment === this.segments.active) continue;
-      sealed++;
-      sealedBytes += segment.size;
-      sealedLive += this.index.liveBytesOf(segment.id);
-    }
-    const dead = sealedBytes - sealedLive;
-    const tooMany =
-      sealed > this.options.compactionThreshold &&
-      Math.ceil(sealedLive / this.options.maxSegmentBytes) <= this.options.compactionThreshold;
-    const tooDead = dead > 0 && dead / sealedBytes >= this.options.compactionDeadRatio;
-    if (!tooMany && !tooDead) return;
-    // A failure is counted and logged by startCompaction.
-    this.startCompaction().catch(() => {});
-  }
-
-  private startCompaction(): Promise<void> {
-    const run = this.runCompaction()
-      .catch((error) => {
-        this.counters.compactionFailures++;
-        this.options.logger.error(`compaction failed: ${String(error)}`);
-        throw error;
-      })
-      .finally(() => {
-        this.compaction = null;
-      });
-    this.compaction = run;
-    return run;
-  }
-
-  private async runCompaction(): Promise<void> {
-    await nextTurn();
-    // Backups under way may still link or copy the segments this would delete (see backup()).
-    await Promise.allSettled(this.backups);
-    if (this.closing !== null) return;
-    this.segments.deleteRetiredNow();
-    const retired = this.segments.retiredFileNames();
-    if (retired.length > 0) {
-      // File names without the directory: an HTTP client may be shown this message.
-      const names = retired.join(", ");
-      throw new Error(`cannot compact until the files of the last compaction are deleted: ${names}`);
-    }
-    // Every slice of compaction starts with no write batch open (see compaction.ts).
-    this.committer.flushNow();
-    this.failure.assertWritable();
-    const started = performance.now();
-    // An empty active segment (such as the one a failed compaction leaves) is replaced rather
-    // than sealed: failed attempts must not pile up segment files.
-    const emptyActive = this.segments.active.size === 0 ? this.segments.active : null;
-    const { inputs, live } = this.compactionInputs(emptyActive);
-    // Outputs take the ids between the sealed active segment and the next one. Packing records
-    // in order into segments of at most maxSegmentBytes needs at most 2 * ceil(live / max) + 1.
-    const sealedActive = this.segments.active.id;
-    const gap = 2 * Math.ceil(live / this.options.maxSegmentBytes) + 2;
-    this.segments.rotate(sealedActive + gap);
-    if (emptyActive !== null) this.segments.dropEmpty(emptyActive);
-    // With sync "interval" or "never" the inputs may hold records not yet on disk. Their
-    // tombstones are not copied, and the inputs stay on disk until their deletion is made
-    // durable: were the copies durable while a tombstone was not, a power cut would bring its
-    // key back. So the inputs are made durable before any copy is.
-    this.committer.syncAll();
-    let result: CompactionResult;
-    try {
-      result = await this.compactInto(inputs, sealedActive + 1, sealedActive + gap - 1);
-    } catch (error) {
-      if (this.failure.error !== null) throw this.failure.error;
-      if (isDiskFull(error)) {
-        throw new DiskFullError("compaction ran out of disk space; its inputs stay in use", { cause: error });
-      }
-      throw error;
-    }
-    if (result.aborted) {
-      // Stopped by a disk failure of the write path (rather than by close): say so.
-      if (this.failure.error !== null && this.closing === null) throw this.failure.error;
-      return;
-    }
-    this.counters.compactions++;
-    this.counters.bytesReclaimed += result.bytesBefore - result.bytesAfter;
-    this.counters.lastCompactionMs = performance.now() - started;
-    this.counters.lastCompactionLiveRecords = result.liveRecords;
-    this.options.logger.info(
-      `compacted ${result.inputs} segments into ${result.outputs}: ${result.liveRecords} live records, ` +
-        `${result.bytesBefore - result.bytesAfter} bytes reclaimed in ${this.counters.lastCompactionMs.toFixed(0)} ms ` +
-        `(copied on the ${result.copiedIn})`,
-    );
-    // The old snapshot names the deleted segments; replace it (close saves its own). The
-    // compaction is done either way: without a new snapshot the next open replays every segment.
-    if (this.closing === null) {
-      await this.snapshotter.queueSnapshot().catch((error) => {
-        this.options.logger.error(`could not save the index snapshot after a compaction: ${String(error)}`);
-      });
-    }
-  }
-
-  /**
-   * The segments to compact: all of them (the active one is sealed for it) when their live
-   * bytes fit in the free disk space; on a fuller disk, the oldest ones whose live bytes fit.
-   * Only a run of the oldest segments may be compacted alone: compaction drops tombstones,
-   * which is safe only when every older record of their keys goes with them.
-   */
-  private compactionInputs(skip: Segment | null): { inputs: Segment[]; live: number } {
-    const segments = this.segments.oldestFirst().filter((s) => s !== skip);
-    const free = this.space.freeBytes();
-    const budget = free - COMPACTION_HEADROOM_BYTES;
-    const inputs: Segment[] = [];
-    let live = 0;
-    for (const segment of segments) {
-      const segmentLive = this.index.liveBytesOf(segment.id);
-      if (live + segmentLive > budget) break;
-      inputs.push(segment);
-      live += segmentLive;
-    }
-    if (inputs.length === 0 && segments.length > 0) {
-      const oldest = segments[0] as Segment;
-      throw new DiskFullError(
-        `compaction needs about ${this.index.liveBytesOf(oldest.id) + COMPACTION_HEADROOM_BYTES} bytes free ` +
-          `to rewrite the oldest segment, and ${Math.max(0, free)} are free: ` +
-          "delete keys or free space first",
-      );
-    }
-    if (inputs.length < segments.length) {
-      this.options.logger.warn(
-        `compacting the oldest ${inputs.length} of ${segments.length} segments: only ${free} bytes are free`,
-      );
-    }
-    return { inputs, live };
-  }
-
-  private compactInto(
-    inputs: Segment[],
-    firstOutputId: number,
-    lastOutputId: number,
-  ): Promise<CompactionResult> {
-    return compact({
-      fs: this.options.fileSystem,
-      dir: this.dir,
-      index: this.index,
-      inputs,
-      firstOutputId,
-      lastOutputId,
-      maxSegmentBytes: this.options.maxSegmentBytes,
-      copyWorker: this.copyWorker,
-      logger: this.options.logger,
-      faults: this.options.faultInjector,
-      failure: this.failure,
-      aborted: () => this.closing !== null || this.failure.error !== null,
-      flushWrites: () => this.committer.flushNow(),
-      exclusiveIndexWalk: (walk) => this.indexWalks.exclusive(walk),
-      addSegment: (segment) => this.segments.add(segment),
-      retireSegments: (segments) => this.segments.retire(segments),
-    });
+    this.compactor.maybeStart();
   }
 
   /** Puts back the index entries that a failed batch changed, newest change first. */
