@@ -109,7 +109,7 @@ export class Compactor {
   private async run(): Promise<void> {
     const { options, segments, committer, failure } = this.parts;
     await nextTurn();
-    // Backups under way may still link or copy the segments this would delete (see backup()).
+    // Backups under way may still link or copy the segments this would delete (see KVStore.backup).
     await Promise.allSettled(this.parts.backups);
     if (this.parts.isClosed()) return;
     segments.deleteRetiredNow();

@@ -1,135 +1,33 @@
+import { Appender, rollBack } from "./appender.ts";
 import { type BackupReport, writeBackup } from "./backup.ts";
 import { Compactor } from "./compactor.ts";
-import { crc32Combine } from "./crc32-combine.ts";
 import { DiskSpace } from "./disk-space.ts";
-import {
-  CorruptionError,
-  DiskFullError,
-  InvalidKeyError,
-  InvalidValueError,
-  KeyTooLargeError,
-  type StorageFailedError,
-  StoreClosedError,
-  ValueTooLargeError,
-} from "./errors.ts";
+import { DiskFullError, type StorageFailedError, StoreClosedError } from "./errors.ts";
 import { isDiskFull } from "./file-system.ts";
 import type { KeyIndex } from "./index/key-index.ts";
-import type { IndexLocation } from "./index/location.ts";
 import { IndexWalks } from "./index-walks.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import {
-  copyMetadata,
-  copyValue,
-  encodeRecord,
-  encodeRecordCrc,
-  encodeRecordHead,
-  HEADER_BYTES,
-  MAX_METADATA_BYTES,
-  META_LENGTH_BYTES,
-  metadataBlockBytes,
-  Op,
-  RECORD_OVERHEAD,
-  recordLength,
-} from "./record.ts";
-import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
+import { Op } from "./record.ts";
+import { type RecoveredState, recover } from "./recovery.ts";
 import type { Segment } from "./segment.ts";
 import { SegmentSet } from "./segment-set.ts";
 import { Snapshotter } from "./snapshotter.ts";
 import { type CommitOptions, StagedValue } from "./staged-value.ts";
 import { StorageFailure } from "./storage-failure.ts";
-import { GroupCommitter, UNDO_FIELDS, type WriteBatch } from "./writer.ts";
+import type { KVStoreStats, ListOptions, OpenValue, SegmentStats, SetOptions } from "./store-types.ts";
+import { checkKey, checkMetadata, checkValue } from "./validation.ts";
+import { ValueReader } from "./value-reader.ts";
+import { GroupCommitter } from "./writer.ts";
 
-/** Where a key's newest record lives (what the index holds for it). */
-export type Location = Required<Omit<IndexLocation, "expiresAt">>;
-
-export interface ListOptions {
-  /** Only keys that start with this string. */
-  prefix?: string;
-  /** Only keys sorted after this one (for paging: pass the last key of the previous page). */
-  after?: string;
-  /** At most this many keys. */
-  limit?: number;
-}
-
-export interface KVStoreStats {
-  numKeys: number;
-  numSegments: number;
-  /** Bytes of all segment files. */
-  totalBytes: number;
-  /** Bytes of the records the index points to. */
-  liveBytes: number;
-  /** Bytes that compaction could reclaim: overwritten and deleted records, tombstones, damage. */
-  deadBytes: number;
-  activeSegmentId: number;
-  oldestSegmentId: number;
-  /** Damaged records found on open (skipped in the middle of a segment, or a torn tail), and
-   * segments that lost bytes index.snapshot covered. */
-  corruptRecords: number;
-  /** Bytes cut off torn segment tails on open. */
-  truncatedBytes: number;
-  /** How open rebuilt the index: from index.snapshot, or by replay ("absent"/"ignored"). */
-  snapshotOnOpen: SnapshotUse;
-  /** Bytes of segment files that open replayed. */
-  replayedBytesOnOpen: number;
-  snapshotsSaved: number;
-  sets: number;
-  deletes: number;
-  /** Group commits: each is one write(2) per touched segment. */
-  groupCommits: number;
-  fsyncs: number;
-  compacting: boolean;
-  compactions: number;
-  /** Bytes of segment files that compactions deleted, less the bytes they wrote. */
-  bytesReclaimed: number;
-  lastCompactionMs: number;
-  lastCompactionLiveRecords: number;
-  /** Compactions that failed (their inputs stay in use). */
-  compactionFailures: number;
-  /** Why the store stopped accepting writes (see StorageFailedError), or null while healthy. */
-  storageFailure: string | null;
-  /** A write found the disk full and free space is not back yet: new values are refused. */
-  diskFull: boolean;
-}
-
-/** One segment file's figures: what compaction would keep (live) and reclaim (the rest). */
-export interface SegmentStats {
-  id: number;
-  /** Bytes of the file. */
-  bytes: number;
-  /** Bytes of the records the index points to. */
-  liveBytes: number;
-  /** The segment being appended to. */
-  active: boolean;
-}
-
-/**
- * A value in its segment file, with that file open for this reader alone, for streaming large
- * values without holding them in memory. The open file is the reader's lease: a compaction may
- * delete the file meanwhile, but its bytes stay readable through `fd` (and their disk space
- * taken) until `close()`. Call `close()` exactly when done; it may be called again.
- */
-export interface OpenValue {
-  fd: number;
-  /** The segment file's path when it was opened (for messages: it may be gone since). */
-  path: string;
-  /** Where the value's bytes are in the file. */
-  offset: number;
-  length: number;
-  /** Where the value's record starts: its header, key and metadata block are the bytes from
-   * here to `offset`, and its CRC (`RecordCrc`) the 4 bytes after the value. */
-  recordOffset: number;
-  /** The metadata stored with the value (see `set`), or null; read with it, not CRC-checked. */
-  metadata: Uint8Array | null;
-  close(): void;
-}
-
-const textEncoder = new TextEncoder();
-/** What `set` may store with a value. */
-export interface SetOptions {
-  /** Bytes kept with the value, opaque to the store (at most 65,535): see `getMetadata`. */
-  metadata?: Uint8Array;
-}
+export type {
+  KVStoreStats,
+  ListOptions,
+  Location,
+  OpenValue,
+  SegmentStats,
+  SetOptions,
+} from "./store-types.ts";
 
 /**
  * A Bitcask-style store: append-only segment files on disk, an index of key to record location
@@ -143,6 +41,8 @@ export class KVStore {
   private readonly space: DiskSpace;
   private closing: Promise<void> | null = null;
   private readonly compactor: Compactor;
+  private readonly appender: Appender;
+  private readonly reader: ValueReader;
   private readonly backups = new Set<Promise<BackupReport>>();
   private readonly snapshotter: Snapshotter;
   private readonly indexWalks = new IndexWalks();
@@ -165,7 +65,7 @@ export class KVStore {
       fs: options.fileSystem,
       dir,
       failure: this.failure,
-      rollback: (batch) => this.rollback(batch),
+      rollback: (batch) => rollBack(this.index, batch),
       diskFull: (error) => this.space.noteFull(error),
       faultInjector: options.faultInjector,
     });
@@ -194,6 +94,15 @@ export class KVStore {
       backups: this.backups,
       isClosed: () => this.closing !== null,
     });
+    this.appender = new Appender(
+      options.maxSegmentBytes,
+      this.segments,
+      this.committer,
+      this.space,
+      this.snapshotter,
+      this.compactor,
+    );
+    this.reader = new ValueReader(options.fileSystem, index, this.segments, this.committer);
   }
 
   /**
@@ -228,15 +137,11 @@ export class KVStore {
       this.assertWritable();
       this.space.assertRoomForValues();
       const keyBytes = this.checkKey(key);
-      const bytes = typeof value === "string" ? textEncoder.encode(value) : value;
-      if (!(bytes instanceof Uint8Array)) throw new TypeError("value must be a Uint8Array or a string");
-      if (bytes.length > this.options.maxValueBytes) {
-        throw new ValueTooLargeError(bytes.length, this.options.maxValueBytes);
-      }
+      const bytes = checkValue(value, this.options.maxValueBytes);
       const metadata = checkMetadata(options?.metadata);
       const batch = this.committer.batch();
       const op = metadata === null ? Op.Set : Op.SetWithMetadata;
-      const location = this.append(batch, op, key, keyBytes, bytes, metadata);
+      const location = this.appender.append(batch, op, key, keyBytes, bytes, metadata);
       batch.noteUndo(key, this.index.set(key, location));
       this.counters.sets++;
       return batch.promise;
@@ -292,18 +197,8 @@ export class KVStore {
       if (before !== null && before.failure !== null) throw before.failure;
       this.failure.assertWritable();
       this.space.assertRoomForValues();
-      const metaBytes = metadataBlockBytes(metadata);
-      const length = recordLength(keyBytes, staged.size, metaBytes);
-      this.makeRoomFor(length);
-      const segment = this.segments.active;
-      const head = new Uint8Array(HEADER_BYTES + keyBytes + metaBytes);
-      const op = metadata === null ? Op.Set : Op.SetWithMetadata;
-      encodeRecordHead(head, 0, op, key, keyBytes, staged.size, metadata);
-      const crc = crc32Combine(Bun.hash.crc32(head), staged.crc32, staged.size);
-      const offset = segment.size;
-      const batch = this.committer.writeThrough(segment, staged.recordPieces(head, encodeRecordCrc(crc)));
-      this.snapshotter.noteAppended(length);
-      batch.noteUndo(key, this.index.set(key, { segmentId: segment.id, offset, length, metaBytes }));
+      const { batch, location } = this.appender.appendStaged(staged, keyBytes, metadata);
+      batch.noteUndo(key, this.index.set(key, location));
       this.counters.sets++;
       return batch.promise;
     } catch (error) {
@@ -317,7 +212,7 @@ export class KVStore {
     const keyBytes = this.checkKey(key);
     if (!this.index.has(key)) return this.absentOnceDurable(key);
     const batch = this.committer.batch();
-    this.append(batch, Op.Delete, key, keyBytes, null);
+    this.appender.append(batch, Op.Delete, key, keyBytes, null);
     batch.noteUndo(key, this.index.delete(key));
     this.counters.deletes++;
     await batch.promise;
@@ -344,18 +239,7 @@ export class KVStore {
   /** The value stored under `key`, or null. Throws CorruptionError if its record is damaged. */
   get(key: string): Uint8Array | null {
     this.assertOpen();
-    // A view the index reuses (no allocation): read before anything else touches the index.
-    const location = this.index.get(key);
-    if (location === undefined) return null;
-    const { segmentId, offset, length } = location;
-    const segment = this.segments.segmentOf(segmentId);
-    const mapped = segment.mappedUpTo(offset + length);
-    const value =
-      mapped !== null
-        ? copyValue(mapped, offset, length)
-        : copyValue(segment.read(offset, length), 0, length);
-    if (typeof value === "string") throw new CorruptionError(segment.path, offset, value);
-    return value;
+    return this.reader.get(key);
   }
 
   /**
@@ -364,25 +248,13 @@ export class KVStore {
    */
   getMetadata(key: string): Uint8Array | null {
     this.assertOpen();
-    const location = this.index.get(key);
-    if (location === undefined || location.metaBytes === 0) return null;
-    const { segmentId, offset, length } = location;
-    const segment = this.segments.segmentOf(segmentId);
-    const mapped = segment.mappedUpTo(offset + length);
-    const metadata =
-      mapped !== null
-        ? copyMetadata(mapped, offset, length)
-        : copyMetadata(segment.read(offset, length), 0, length);
-    if (typeof metadata === "string") throw new CorruptionError(segment.path, offset, metadata);
-    return metadata;
+    return this.reader.getMetadata(key);
   }
 
   /** Length in bytes of the value stored under `key`, or null; reads nothing from disk. */
   valueLength(key: string): number | null {
     this.assertOpen();
-    const location = this.index.get(key);
-    if (location === undefined) return null;
-    return location.length - RECORD_OVERHEAD - Buffer.byteLength(key, "utf8") - location.metaBytes;
+    return this.reader.valueLength(key);
   }
 
   has(key: string): boolean {
@@ -402,38 +274,7 @@ export class KVStore {
    */
   openValue(key: string): OpenValue | null {
     this.assertOpen();
-    let location = this.index.get(key);
-    if (location === undefined) return null;
-    if (location.offset + location.length > this.segments.segmentOf(location.segmentId).fileSize) {
-      // Still in the write buffer: flush the open batch (a failure there is that batch's, and
-      // undoes it), then look again.
-      this.committer.flushNow();
-      location = this.index.get(key);
-      if (location === undefined) return null;
-    }
-    // Copied out of the view the index reuses.
-    const { segmentId, offset, length, metaBytes } = location;
-    const segment = this.segments.segmentOf(segmentId);
-    const keyBytes = Buffer.byteLength(key, "utf8");
-    const metaStart = offset + HEADER_BYTES + keyBytes;
-    const metadata =
-      metaBytes > 0 ? segment.read(metaStart + META_LENGTH_BYTES, metaBytes - META_LENGTH_BYTES) : null;
-    const fs = this.options.fileSystem;
-    const fd = fs.open(segment.path, "read");
-    let open = true;
-    return {
-      fd,
-      path: segment.path,
-      offset: metaStart + metaBytes,
-      length: length - RECORD_OVERHEAD - keyBytes - metaBytes,
-      recordOffset: offset,
-      metadata,
-      close() {
-        if (!open) return;
-        open = false;
-        fs.close(fd);
-      },
-    };
+    return this.reader.openValue(key);
   }
 
   /**
@@ -460,7 +301,7 @@ export class KVStore {
     this.assertOpen();
     // Compaction deletes the sealed segments a backup links or copies, so the two never overlap:
     // a backup starts only when no compaction is set, and a compaction set while backups run
-    // waits for them in runCompaction before it touches a file. (Registering a backup while
+    // waits for them in Compactor.run before it touches a file. (Registering a backup while
     // one is set could deadlock: that compaction would wait for it, and it for the compaction.)
     while (this.compactor.running !== null) await this.compactor.running.catch(() => {});
     this.assertOpen();
@@ -584,74 +425,12 @@ export class KVStore {
     }
   }
 
-  /** Encodes a record at the end of the active segment (rotating first if it is full). */
-  private append(
-    batch: WriteBatch,
-    op: Op,
-    key: string,
-    keyBytes: number,
-    value: Uint8Array | null,
-    metadata: Uint8Array | null = null,
-  ): Location {
-    const metaBytes = metadataBlockBytes(metadata);
-    const length = recordLength(keyBytes, value === null ? 0 : value.length, metaBytes);
-    this.makeRoomFor(length);
-    const segment = this.segments.active;
-    batch.touch(segment);
-    encodeRecord(segment.reserve(length), segment.appendPosition, op, key, keyBytes, value, metadata);
-    this.snapshotter.noteAppended(length);
-    return { segmentId: segment.id, offset: segment.commitAppend(length), length, metaBytes };
-  }
-
-  /** Rotates to a new segment if the active one has no room for a record of `length` bytes. */
-  private makeRoomFor(length: number): void {
-    if (this.segments.active.size === 0 || this.segments.active.size + length <= this.options.maxSegmentBytes)
-      return;
-    try {
-      this.segments.rotate(this.segments.active.id + 1);
-    } catch (error) {
-      // Nothing of this write is in a file yet: refuse it like any write to a full disk.
-      if (!isDiskFull(error)) throw error;
-      this.space.noteFull(error);
-      throw new DiskFullError("the disk holding the store is full: no room for a new segment file", {
-        cause: error,
-      });
-    }
-    this.compactor.maybeStart();
-  }
-
-  /** Puts back the index entries that a failed batch changed, newest change first. */
-  private rollback(batch: WriteBatch): void {
-    const { undoKeys, undoLocations } = batch;
-    const previous = { segmentId: 0, offset: 0, length: 0, metaBytes: 0 };
-    for (let i = undoKeys.length - 1; i >= 0; i--) {
-      const key = undoKeys[i] as string;
-      const at = i * UNDO_FIELDS;
-      previous.length = undoLocations[at + 2] as number;
-      if (previous.length === 0) {
-        this.index.delete(key);
-        continue;
-      }
-      previous.segmentId = undoLocations[at] as number;
-      previous.offset = undoLocations[at + 1] as number;
-      previous.metaBytes = undoLocations[at + 3] as number;
-      this.index.set(key, previous);
-    }
-  }
-
   /**
    * Validates a key and returns its UTF-8 length; throws InvalidKeyError (KeyTooLargeError past
    * maxKeyBytes). Public so that a server can refuse a key before it reads the value.
    */
   checkKey(key: string): number {
-    if (typeof key !== "string" || key.length === 0)
-      throw new InvalidKeyError("key must be a non-empty string");
-    if (!key.isWellFormed()) {
-      throw new InvalidKeyError("key is not valid UTF-8: it contains an unpaired surrogate code unit");
-    }
-    const keyBytes = Buffer.byteLength(key, "utf8");
-    if (keyBytes > this.options.maxKeyBytes) throw new KeyTooLargeError(keyBytes, this.options.maxKeyBytes);
-    return keyBytes;
+    return checkKey(key, this.options.maxKeyBytes);
   }
 
   /** Writes (and compactions and snapshots) need an open store whose disk has not failed. */
@@ -664,14 +443,4 @@ export class KVStore {
     // Once close() has begun, no new work starts: it would race the files being closed.
     if (this.closing !== null) throw new StoreClosedError(this.dir);
   }
-}
-
-/** `set`'s metadata option, checked before anything is written: the bytes, or null for none. */
-function checkMetadata(metadata: Uint8Array | undefined): Uint8Array | null {
-  if (metadata === undefined) return null;
-  if (!(metadata instanceof Uint8Array)) throw new InvalidValueError("metadata must be a Uint8Array");
-  if (metadata.length > MAX_METADATA_BYTES) {
-    throw new InvalidValueError(`metadata is ${metadata.length} bytes; the limit is ${MAX_METADATA_BYTES}`);
-  }
-  return metadata;
 }
