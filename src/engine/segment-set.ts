@@ -1,7 +1,7 @@
 import { type CompactionSegments, deleteRetired } from "./compaction.ts";
 import { describeCause } from "./errors.ts";
 import type { FileSystem } from "./file-system.ts";
-import type { FaultInjector, Logger } from "./options.ts";
+import type { FaultInjector, Logger, ResolvedOptions } from "./options.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import type { GroupCommitter } from "./writer.ts";
 
@@ -13,16 +13,20 @@ export class SegmentSet implements CompactionSegments {
   private readonly byId = new Map<number, Segment>();
   private activeSegment: Segment;
   private readonly retired: Segment[] = [];
+  private readonly fs: FileSystem;
+  private readonly logger: Logger;
+  private readonly faults: FaultInjector | null;
 
   /** `segments`: the recovered ones, oldest first (the last one is the active one). */
   constructor(
-    private readonly fs: FileSystem,
     private readonly dir: string,
-    private readonly logger: Logger,
-    private readonly faults: FaultInjector | null,
+    options: Pick<ResolvedOptions, "fileSystem" | "logger" | "faultInjector">,
     private readonly committer: Pick<GroupCommitter, "noteNewFile" | "forget">,
     segments: Segment[],
   ) {
+    this.fs = options.fileSystem;
+    this.logger = options.logger;
+    this.faults = options.faultInjector;
     for (const segment of segments) this.byId.set(segment.id, segment);
     this.activeSegment = segments[segments.length - 1] as Segment;
   }

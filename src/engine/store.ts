@@ -69,14 +69,7 @@ export class KVStore {
       diskFull: (error) => this.space.noteFull(error),
       faultInjector: options.faultInjector,
     });
-    this.segments = new SegmentSet(
-      options.fileSystem,
-      dir,
-      options.logger,
-      options.faultInjector,
-      this.committer,
-      segments,
-    );
+    this.segments = new SegmentSet(dir, options, this.committer, segments);
     this.snapshotter = new Snapshotter(dir, options, index, this.segments, this.committer, this.indexWalks, {
       isClosed: () => this.closing !== null,
       isCompacting: () => this.compactor.running !== null,
