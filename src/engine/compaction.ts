@@ -3,10 +3,12 @@ import { type CopyJob, type CopyResult, copyRecords, DAMAGED, removeTempFiles } 
 import type { CopyWorker } from "./copy-in-worker.ts";
 import type { FileSystem } from "./file-system.ts";
 import type { KeyIndex } from "./index/key-index.ts";
+import type { IndexWalks } from "./index-walks.ts";
 import type { FaultInjector, Logger } from "./options.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import { nextTurn, SLICE_NANOS } from "./slices.ts";
 import type { StorageFailure } from "./storage-failure.ts";
+import type { GroupCommitter } from "./writer.ts";
 
 // Compaction rewrites the live records of every sealed segment into new segments and deletes the
 // old ones. Why each step is safe to crash after:
@@ -36,7 +38,15 @@ import type { StorageFailure } from "./storage-failure.ts";
 /** Records collected per growth of the job's typed arrays, at first. */
 const INITIAL_JOB_RECORDS = 4096;
 
-/** What the store hands to a compaction run, and the callbacks it needs from it. */
+/** What a compaction changes in the store's set of segments (SegmentSet). */
+export interface CompactionSegments {
+  /** Puts an output in use. */
+  add(segment: Segment): void;
+  /** Takes the inputs out of use; their files are then deleted (`deleteRetired`). */
+  retire(segments: Segment[]): void;
+}
+
+/** What the store hands to a compaction run: its inputs and the parts of the store it works with. */
 export interface CompactionPlan {
   fs: FileSystem;
   dir: string;
@@ -56,13 +66,11 @@ export interface CompactionPlan {
   failure: StorageFailure;
   /** True once the store is closing: stop before the commit point. */
   aborted(): boolean;
-  /** Flushes the open write batch, if any (see `yieldToEventLoop`). */
-  flushWrites(): void;
-  /** Runs `walk` when no other walk over the index (a snapshot being written) is under way. */
-  exclusiveIndexWalk(walk: () => Promise<void>): Promise<void>;
-  addSegment(segment: Segment): void;
-  /** Takes the inputs out of use; the store then deletes their files (`deleteRetired`). */
-  retireSegments(segments: Segment[]): void;
+  /** The store's write path: its open batch is flushed before each slice (see `yieldToEventLoop`). */
+  writes: Pick<GroupCommitter, "flushNow">;
+  /** The relocation runs when no other walk over the index (a snapshot being written) is under way. */
+  indexWalks: IndexWalks;
+  segments: CompactionSegments;
 }
 
 export interface CompactionResult {
@@ -136,17 +144,17 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     }
     throw error;
   }
-  for (const segment of opened) plan.addSegment(segment);
+  for (const segment of opened) plan.segments.add(segment);
 
   // Never beside a snapshot or backup capture (they take the same turn).
-  await plan.exclusiveIndexWalk(async () => {
+  await plan.indexWalks.exclusive(async () => {
     // Why a write batch never holds an undo entry that this moves: each slice below begins with
     // the open batch flushed (yieldToEventLoop), and a batch is undone only while it is flushed,
     // which is synchronous (its write and, with sync "always", its fdatasync). So a batch that
     // saw a key's location before a slice is settled before the slice moves that location, and
     // a batch opened after it notes the moved location. (The alternative, patching the undo
     // entries of batches in flight, would be needed only if a flush could span a slice.)
-    plan.flushWrites();
+    plan.writes.flushNow();
     let sliceStart = Bun.nanoseconds();
     const { keyBytes, keyEnds, segmentIds, offsets, job } = live;
     const { outputIndexes, outputOffsets } = copied;
@@ -172,7 +180,7 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     dropUncopiedKeys(plan);
     // Still in the slice that began with a flush: no write batch is open, so none can put back
     // a location in an input from here on (every copied entry now names an output).
-    plan.retireSegments(plan.inputs);
+    plan.segments.retire(plan.inputs);
   });
   return {
     ...result,
@@ -218,7 +226,7 @@ function dropUncopiedKeys(plan: CompactionPlan): void {
  */
 async function yieldToEventLoop(plan: CompactionPlan): Promise<void> {
   await nextTurn();
-  plan.flushWrites();
+  plan.writes.flushNow();
 }
 
 /**

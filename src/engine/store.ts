@@ -1,175 +1,54 @@
+import { Appender, rollBack } from "./appender.ts";
 import { type BackupReport, writeBackup } from "./backup.ts";
-import { type CompactionResult, compact, deleteRetired } from "./compaction.ts";
-import { CopyWorker } from "./copy-in-worker.ts";
-import { crc32Combine } from "./crc32-combine.ts";
+import { Compactor } from "./compactor.ts";
 import { DiskSpace } from "./disk-space.ts";
-import {
-  CorruptionError,
-  DiskFullError,
-  describeCause,
-  InvalidKeyError,
-  InvalidValueError,
-  KeyTooLargeError,
-  type StorageFailedError,
-  StoreClosedError,
-  ValueTooLargeError,
-} from "./errors.ts";
-import { isDiskFull, realFileSystem } from "./file-system.ts";
+import { DiskFullError, type StorageFailedError, StoreClosedError } from "./errors.ts";
+import { isDiskFull } from "./file-system.ts";
 import type { KeyIndex } from "./index/key-index.ts";
-import type { IndexLocation } from "./index/location.ts";
+import { IndexWalks } from "./index-walks.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
-import { type KVStoreOptions, MiB, type ResolvedOptions, resolveOptions } from "./options.ts";
-import {
-  copyMetadata,
-  copyValue,
-  encodeRecord,
-  encodeRecordCrc,
-  encodeRecordHead,
-  HEADER_BYTES,
-  MAX_METADATA_BYTES,
-  META_LENGTH_BYTES,
-  metadataBlockBytes,
-  Op,
-  RECORD_OVERHEAD,
-  recordLength,
-} from "./record.ts";
-import { type RecoveredState, recover, type SnapshotUse } from "./recovery.ts";
-import { Segment, segmentFileName } from "./segment.ts";
-import { nextTurn } from "./slices.ts";
-import { type EncodedSnapshot, encodeSnapshot, tailCrc, writeSnapshotFile } from "./snapshot.ts";
+import { type KVStoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { Op } from "./record.ts";
+import { type RecoveredState, recover } from "./recovery.ts";
+import type { Segment } from "./segment.ts";
+import { SegmentSet } from "./segment-set.ts";
+import { Snapshotter } from "./snapshotter.ts";
 import { type CommitOptions, StagedValue } from "./staged-value.ts";
 import { StorageFailure } from "./storage-failure.ts";
-import { GroupCommitter, UNDO_FIELDS, type WriteBatch } from "./writer.ts";
+import type { KVStoreStats, ListOptions, OpenValue, SegmentStats, SetOptions } from "./store-types.ts";
+import { checkKey, checkMetadata, checkValue } from "./validation.ts";
+import { ValueReader } from "./value-reader.ts";
+import { GroupCommitter } from "./writer.ts";
 
-/** Where a key's newest record lives (what the index holds for it). */
-export type Location = Required<Omit<IndexLocation, "expiresAt">>;
-
-export interface ListOptions {
-  /** Only keys that start with this string. */
-  prefix?: string;
-  /** Only keys sorted after this one (for paging: pass the last key of the previous page). */
-  after?: string;
-  /** At most this many keys. */
-  limit?: number;
-}
-
-export interface KVStoreStats {
-  numKeys: number;
-  numSegments: number;
-  /** Bytes of all segment files. */
-  totalBytes: number;
-  /** Bytes of the records the index points to. */
-  liveBytes: number;
-  /** Bytes that compaction could reclaim: overwritten and deleted records, tombstones, damage. */
-  deadBytes: number;
-  activeSegmentId: number;
-  oldestSegmentId: number;
-  /** Damaged records found on open (skipped in the middle of a segment, or a torn tail), and
-   * segments that lost bytes index.snapshot covered. */
-  corruptRecords: number;
-  /** Bytes cut off torn segment tails on open. */
-  truncatedBytes: number;
-  /** How open rebuilt the index: from index.snapshot, or by replay ("absent"/"ignored"). */
-  snapshotOnOpen: SnapshotUse;
-  /** Bytes of segment files that open replayed. */
-  replayedBytesOnOpen: number;
-  snapshotsSaved: number;
-  sets: number;
-  deletes: number;
-  /** Group commits: each is one write(2) per touched segment. */
-  groupCommits: number;
-  fsyncs: number;
-  compacting: boolean;
-  compactions: number;
-  /** Bytes of segment files that compactions deleted, less the bytes they wrote. */
-  bytesReclaimed: number;
-  lastCompactionMs: number;
-  lastCompactionLiveRecords: number;
-  /** Compactions that failed (their inputs stay in use). */
-  compactionFailures: number;
-  /** Why the store stopped accepting writes (see StorageFailedError), or null while healthy. */
-  storageFailure: string | null;
-  /** A write found the disk full and free space is not back yet: new values are refused. */
-  diskFull: boolean;
-}
-
-/** One segment file's figures: what compaction would keep (live) and reclaim (the rest). */
-export interface SegmentStats {
-  id: number;
-  /** Bytes of the file. */
-  bytes: number;
-  /** Bytes of the records the index points to. */
-  liveBytes: number;
-  /** The segment being appended to. */
-  active: boolean;
-}
-
-/**
- * A value in its segment file, with that file open for this reader alone, for streaming large
- * values without holding them in memory. The open file is the reader's lease: a compaction may
- * delete the file meanwhile, but its bytes stay readable through `fd` (and their disk space
- * taken) until `close()`. Call `close()` exactly when done; it may be called again.
- */
-export interface OpenValue {
-  fd: number;
-  /** The segment file's path when it was opened (for messages: it may be gone since). */
-  path: string;
-  /** Where the value's bytes are in the file. */
-  offset: number;
-  length: number;
-  /** Where the value's record starts: its header, key and metadata block are the bytes from
-   * here to `offset`, and its CRC (`RecordCrc`) the 4 bytes after the value. */
-  recordOffset: number;
-  /** The metadata stored with the value (see `set`), or null; read with it, not CRC-checked. */
-  metadata: Uint8Array | null;
-  close(): void;
-}
-
-const textEncoder = new TextEncoder();
-/** What `set` may store with a value. */
-export interface SetOptions {
-  /** Bytes kept with the value, opaque to the store (at most 65,535): see `getMetadata`. */
-  metadata?: Uint8Array;
-}
-
-/** Free space a compaction leaves untouched beyond what its outputs need. */
-const COMPACTION_HEADROOM_BYTES = MiB;
+export type {
+  KVStoreStats,
+  ListOptions,
+  Location,
+  OpenValue,
+  SegmentStats,
+  SetOptions,
+} from "./store-types.ts";
 
 /**
  * A Bitcask-style store: append-only segment files on disk, an index of key to record location
  * in memory. Reads are synchronous; writes resolve when durable (see `SyncMode`).
  */
 export class KVStore {
-  private readonly segments = new Map<number, Segment>();
-  private active: Segment;
+  private readonly segments: SegmentSet;
   private readonly index: KeyIndex;
   private readonly committer: GroupCommitter;
   private readonly failure: StorageFailure;
   private readonly space: DiskSpace;
   private closing: Promise<void> | null = null;
-  private compaction: Promise<void> | null = null;
-  /** Where compactions copy; null: on the main thread. A Worker can only use the real file
-   * system, so a store on another one (a test's) copies on the main thread. */
-  private readonly copyWorker: CopyWorker | null;
+  private readonly compactor: Compactor;
+  private readonly appender: Appender;
+  private readonly reader: ValueReader;
   private readonly backups = new Set<Promise<BackupReport>>();
-  private snapshotQueue: Promise<void> = Promise.resolve();
-  private indexWalk: Promise<void> = Promise.resolve();
-  private readonly retired: Segment[] = [];
+  private readonly snapshotter: Snapshotter;
+  private readonly indexWalks = new IndexWalks();
   /** Values being staged (stageValue): aborted, their files deleted, when the store closes. */
   private readonly staging = new Set<StagedValue>();
-  /** A background snapshot is scheduled, queued or being written (see scheduleSnapshot). */
-  private backgroundSnapshot = false;
-  private bytesSinceSnapshot = 0;
-  private readonly counters = {
-    sets: 0,
-    deletes: 0,
-    snapshotsSaved: 0,
-    compactions: 0,
-    bytesReclaimed: 0,
-    lastCompactionMs: 0,
-    lastCompactionLiveRecords: 0,
-    compactionFailures: 0,
-  };
+  private readonly counters = { sets: 0, deletes: 0 };
 
   private constructor(
     readonly dir: string,
@@ -180,20 +59,43 @@ export class KVStore {
     segments: Segment[],
   ) {
     this.index = index;
-    this.copyWorker =
-      options.compactionWorker && options.fileSystem === realFileSystem ? new CopyWorker() : null;
-    for (const segment of segments) this.segments.set(segment.id, segment);
-    this.active = segments[segments.length - 1] as Segment;
     this.failure = new StorageFailure(dir, options.logger);
     this.space = new DiskSpace(options.fileSystem, dir, options.reserveBytes, options.logger);
     this.committer = new GroupCommitter(options.sync, options.syncIntervalMs, options.logger, {
       fs: options.fileSystem,
       dir,
       failure: this.failure,
-      rollback: (batch) => this.rollback(batch),
+      rollback: (batch) => rollBack(this.index, batch),
       diskFull: (error) => this.space.noteFull(error),
       faultInjector: options.faultInjector,
     });
+    this.segments = new SegmentSet(dir, options, this.committer, segments);
+    this.snapshotter = new Snapshotter(dir, options, index, this.segments, this.committer, this.indexWalks, {
+      isClosed: () => this.closing !== null,
+      isCompacting: () => this.compactor.running !== null,
+    });
+    this.compactor = new Compactor({
+      dir,
+      options,
+      index,
+      segments: this.segments,
+      committer: this.committer,
+      failure: this.failure,
+      space: this.space,
+      indexWalks: this.indexWalks,
+      snapshotter: this.snapshotter,
+      backups: this.backups,
+      isClosed: () => this.closing !== null,
+    });
+    this.appender = new Appender(
+      options.maxSegmentBytes,
+      this.segments,
+      this.committer,
+      this.space,
+      this.snapshotter,
+      this.compactor,
+    );
+    this.reader = new ValueReader(options.fileSystem, index, this.segments, this.committer);
   }
 
   /**
@@ -209,7 +111,7 @@ export class KVStore {
       const { index, segments, ...report } = recover(fs, dir, resolved.logger);
       const store = new KVStore(dir, resolved, lock, report, index, segments);
       store.space.ensureReserve();
-      store.maybeStartCompaction();
+      store.compactor.maybeStart();
       return store;
     } catch (error) {
       lock.release();
@@ -228,15 +130,11 @@ export class KVStore {
       this.assertWritable();
       this.space.assertRoomForValues();
       const keyBytes = this.checkKey(key);
-      const bytes = typeof value === "string" ? textEncoder.encode(value) : value;
-      if (!(bytes instanceof Uint8Array)) throw new TypeError("value must be a Uint8Array or a string");
-      if (bytes.length > this.options.maxValueBytes) {
-        throw new ValueTooLargeError(bytes.length, this.options.maxValueBytes);
-      }
+      const bytes = checkValue(value, this.options.maxValueBytes);
       const metadata = checkMetadata(options?.metadata);
       const batch = this.committer.batch();
       const op = metadata === null ? Op.Set : Op.SetWithMetadata;
-      const location = this.append(batch, op, key, keyBytes, bytes, metadata);
+      const location = this.appender.append(batch, op, key, keyBytes, bytes, metadata);
       batch.noteUndo(key, this.index.set(key, location));
       this.counters.sets++;
       return batch.promise;
@@ -292,18 +190,8 @@ export class KVStore {
       if (before !== null && before.failure !== null) throw before.failure;
       this.failure.assertWritable();
       this.space.assertRoomForValues();
-      const metaBytes = metadataBlockBytes(metadata);
-      const length = recordLength(keyBytes, staged.size, metaBytes);
-      this.makeRoomFor(length);
-      const segment = this.active;
-      const head = new Uint8Array(HEADER_BYTES + keyBytes + metaBytes);
-      const op = metadata === null ? Op.Set : Op.SetWithMetadata;
-      encodeRecordHead(head, 0, op, key, keyBytes, staged.size, metadata);
-      const crc = crc32Combine(Bun.hash.crc32(head), staged.crc32, staged.size);
-      const offset = segment.size;
-      const batch = this.committer.writeThrough(segment, staged.recordPieces(head, encodeRecordCrc(crc)));
-      this.noteAppended(length);
-      batch.noteUndo(key, this.index.set(key, { segmentId: segment.id, offset, length, metaBytes }));
+      const { batch, location } = this.appender.appendStaged(staged, keyBytes, metadata);
+      batch.noteUndo(key, this.index.set(key, location));
       this.counters.sets++;
       return batch.promise;
     } catch (error) {
@@ -317,7 +205,7 @@ export class KVStore {
     const keyBytes = this.checkKey(key);
     if (!this.index.has(key)) return this.absentOnceDurable(key);
     const batch = this.committer.batch();
-    this.append(batch, Op.Delete, key, keyBytes, null);
+    this.appender.append(batch, Op.Delete, key, keyBytes, null);
     batch.noteUndo(key, this.index.delete(key));
     this.counters.deletes++;
     await batch.promise;
@@ -344,18 +232,7 @@ export class KVStore {
   /** The value stored under `key`, or null. Throws CorruptionError if its record is damaged. */
   get(key: string): Uint8Array | null {
     this.assertOpen();
-    // A view the index reuses (no allocation): read before anything else touches the index.
-    const location = this.index.get(key);
-    if (location === undefined) return null;
-    const { segmentId, offset, length } = location;
-    const segment = this.segmentOf(segmentId);
-    const mapped = segment.mappedUpTo(offset + length);
-    const value =
-      mapped !== null
-        ? copyValue(mapped, offset, length)
-        : copyValue(segment.read(offset, length), 0, length);
-    if (typeof value === "string") throw new CorruptionError(segment.path, offset, value);
-    return value;
+    return this.reader.get(key);
   }
 
   /**
@@ -364,25 +241,13 @@ export class KVStore {
    */
   getMetadata(key: string): Uint8Array | null {
     this.assertOpen();
-    const location = this.index.get(key);
-    if (location === undefined || location.metaBytes === 0) return null;
-    const { segmentId, offset, length } = location;
-    const segment = this.segmentOf(segmentId);
-    const mapped = segment.mappedUpTo(offset + length);
-    const metadata =
-      mapped !== null
-        ? copyMetadata(mapped, offset, length)
-        : copyMetadata(segment.read(offset, length), 0, length);
-    if (typeof metadata === "string") throw new CorruptionError(segment.path, offset, metadata);
-    return metadata;
+    return this.reader.getMetadata(key);
   }
 
   /** Length in bytes of the value stored under `key`, or null; reads nothing from disk. */
   valueLength(key: string): number | null {
     this.assertOpen();
-    const location = this.index.get(key);
-    if (location === undefined) return null;
-    return location.length - RECORD_OVERHEAD - Buffer.byteLength(key, "utf8") - location.metaBytes;
+    return this.reader.valueLength(key);
   }
 
   has(key: string): boolean {
@@ -402,38 +267,7 @@ export class KVStore {
    */
   openValue(key: string): OpenValue | null {
     this.assertOpen();
-    let location = this.index.get(key);
-    if (location === undefined) return null;
-    if (location.offset + location.length > this.segmentOf(location.segmentId).fileSize) {
-      // Still in the write buffer: flush the open batch (a failure there is that batch's, and
-      // undoes it), then look again.
-      this.committer.flushNow();
-      location = this.index.get(key);
-      if (location === undefined) return null;
-    }
-    // Copied out of the view the index reuses.
-    const { segmentId, offset, length, metaBytes } = location;
-    const segment = this.segmentOf(segmentId);
-    const keyBytes = Buffer.byteLength(key, "utf8");
-    const metaStart = offset + HEADER_BYTES + keyBytes;
-    const metadata =
-      metaBytes > 0 ? segment.read(metaStart + META_LENGTH_BYTES, metaBytes - META_LENGTH_BYTES) : null;
-    const fs = this.options.fileSystem;
-    const fd = fs.open(segment.path, "read");
-    let open = true;
-    return {
-      fd,
-      path: segment.path,
-      offset: metaStart + metaBytes,
-      length: length - RECORD_OVERHEAD - keyBytes - metaBytes,
-      recordOffset: offset,
-      metadata,
-      close() {
-        if (!open) return;
-        open = false;
-        fs.close(fd);
-      },
-    };
+    return this.reader.openValue(key);
   }
 
   /**
@@ -447,7 +281,7 @@ export class KVStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.compaction ?? this.startCompaction();
+    return this.compactor.running ?? this.compactor.start();
   }
 
   /**
@@ -460,16 +294,16 @@ export class KVStore {
     this.assertOpen();
     // Compaction deletes the sealed segments a backup links or copies, so the two never overlap:
     // a backup starts only when no compaction is set, and a compaction set while backups run
-    // waits for them in runCompaction before it touches a file. (Registering a backup while
+    // waits for them in Compactor.run before it touches a file. (Registering a backup while
     // one is set could deadlock: that compaction would wait for it, and it for the compaction.)
-    while (this.compaction !== null) await this.compaction.catch(() => {});
+    while (this.compactor.running !== null) await this.compactor.running.catch(() => {});
     this.assertOpen();
     const run = writeBackup(
       {
         dir: this.dir,
         logger: this.options.logger,
         faults: this.options.faultInjector,
-        captureIndex: () => this.captureIndex(),
+        captureIndex: () => this.snapshotter.captureIndex(),
       },
       destDir,
     );
@@ -491,7 +325,7 @@ export class KVStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.queueSnapshot().catch((error: unknown) => {
+    return this.snapshotter.queueSnapshot().catch((error: unknown) => {
       if (!isDiskFull(error)) throw error;
       throw new DiskFullError(
         "the disk holding the store is full: the index snapshot was not saved (the previous one stays). " +
@@ -503,20 +337,15 @@ export class KVStore {
 
   stats(): KVStoreStats {
     this.assertOpen();
-    let totalBytes = 0;
-    let oldestSegmentId = this.active.id;
-    for (const segment of this.segments.values()) {
-      totalBytes += segment.size;
-      oldestSegmentId = Math.min(oldestSegmentId, segment.id);
-    }
+    const { totalBytes, oldestSegmentId } = this.segments.totals();
     const liveBytes = this.index.totalLiveBytes;
     return {
       numKeys: this.index.size,
-      numSegments: this.segments.size,
+      numSegments: this.segments.count,
       totalBytes,
       liveBytes,
       deadBytes: totalBytes - liveBytes,
-      activeSegmentId: this.active.id,
+      activeSegmentId: this.segments.active.id,
       oldestSegmentId,
       corruptRecords: this.recovered.corruptRecords,
       truncatedBytes: this.recovered.truncatedBytes,
@@ -524,8 +353,15 @@ export class KVStore {
       replayedBytesOnOpen: this.recovered.replayedBytes,
       groupCommits: this.committer.batches,
       fsyncs: this.committer.fsyncs,
-      compacting: this.compaction !== null,
-      ...this.counters,
+      compacting: this.compactor.running !== null,
+      sets: this.counters.sets,
+      deletes: this.counters.deletes,
+      snapshotsSaved: this.snapshotter.saved,
+      compactions: this.compactor.compactions,
+      bytesReclaimed: this.compactor.bytesReclaimed,
+      lastCompactionMs: this.compactor.lastMs,
+      lastCompactionLiveRecords: this.compactor.lastLiveRecords,
+      compactionFailures: this.compactor.failures,
       storageFailure: this.failure.error?.message ?? null,
       diskFull: this.space.isFull,
     };
@@ -534,14 +370,12 @@ export class KVStore {
   /** Figures of every segment, oldest first. */
   segmentStats(): SegmentStats[] {
     this.assertOpen();
-    return [...this.segments.values()]
-      .sort((a, b) => a.id - b.id)
-      .map((segment) => ({
-        id: segment.id,
-        bytes: segment.size,
-        liveBytes: this.index.liveBytesOf(segment.id),
-        active: segment === this.active,
-      }));
+    return this.segments.oldestFirst().map((segment) => ({
+      id: segment.id,
+      bytes: segment.size,
+      liveBytes: this.index.liveBytesOf(segment.id),
+      active: segment === this.segments.active,
+    }));
   }
 
   /**
@@ -565,385 +399,23 @@ export class KVStore {
   private async closeOnce(): Promise<void> {
     for (const staged of [...this.staging]) staged.abort(new StoreClosedError(this.dir));
     this.committer.flushNow();
-    await this.compaction?.catch(() => {});
-    await this.copyWorker?.terminate();
+    await this.compactor.running?.catch(() => {});
+    await this.compactor.endWorker();
     await Promise.allSettled(this.backups);
     this.committer.stop();
-    this.deleteRetiredNow();
+    this.segments.deleteRetiredNow();
     try {
       // After a disk failure nothing more is written: the next open recovers from the files.
       if (this.failure.error === null) {
-        await this.queueSnapshot().catch((error) => {
+        await this.snapshotter.queueSnapshot().catch((error) => {
           this.options.logger.error(`could not save the index snapshot on close: ${String(error)}`);
         });
         this.committer.syncAll();
       }
     } finally {
-      this.closeSegments();
+      this.segments.closeAll();
       this.lock.release();
     }
-  }
-
-  /**
-   * Closes every segment file. A failed close(2) is logged, not thrown: it must not keep the
-   * other files open or the LOCK held (the disk may be gone, and every call failing), and
-   * whatever it reports about the data was already known from the fsyncs before it.
-   */
-  private closeSegments(): void {
-    for (const segment of this.segments.values()) this.closeQuietly(segment);
-  }
-
-  private closeQuietly(segment: Segment): void {
-    try {
-      segment.close();
-    } catch (error) {
-      this.options.logger.error(`could not close ${segment.path}: ${describeCause(error)}`);
-    }
-  }
-
-  /** Encodes a record at the end of the active segment (rotating first if it is full). */
-  private append(
-    batch: WriteBatch,
-    op: Op,
-    key: string,
-    keyBytes: number,
-    value: Uint8Array | null,
-    metadata: Uint8Array | null = null,
-  ): Location {
-    const metaBytes = metadataBlockBytes(metadata);
-    const length = recordLength(keyBytes, value === null ? 0 : value.length, metaBytes);
-    this.makeRoomFor(length);
-    const segment = this.active;
-    batch.touch(segment);
-    encodeRecord(segment.reserve(length), segment.appendPosition, op, key, keyBytes, value, metadata);
-    this.noteAppended(length);
-    return { segmentId: segment.id, offset: segment.commitAppend(length), length, metaBytes };
-  }
-
-  /** Rotates to a new segment if the active one has no room for a record of `length` bytes. */
-  private makeRoomFor(length: number): void {
-    if (this.active.size === 0 || this.active.size + length <= this.options.maxSegmentBytes) return;
-    try {
-      this.rotate(this.active.id + 1);
-    } catch (error) {
-      // Nothing of this write is in a file yet: refuse it like any write to a full disk.
-      if (!isDiskFull(error)) throw error;
-      this.space.noteFull(error);
-      throw new DiskFullError("the disk holding the store is full: no room for a new segment file", {
-        cause: error,
-      });
-    }
-    this.maybeStartCompaction();
-  }
-
-  /** Counts `length` appended bytes towards the next index snapshot. */
-  private noteAppended(length: number): void {
-    this.bytesSinceSnapshot += length;
-    const every = this.options.snapshotEveryBytes;
-    if (every > 0 && this.bytesSinceSnapshot >= every) this.scheduleSnapshot();
-  }
-
-  /** Seals the active segment and starts segment `id`. */
-  private rotate(id: number): void {
-    const next = Segment.create(this.options.fileSystem, this.dir, id);
-    this.segments.set(next.id, next);
-    this.active = next;
-    this.committer.noteNewFile();
-  }
-
-  private dropEmptySegment(segment: Segment): void {
-    this.segments.delete(segment.id);
-    this.committer.forget(segment);
-    segment.close();
-    this.options.fileSystem.remove(segment.path);
-  }
-
-  /**
-   * Starts a compaction when the sealed segments are more than `compactionThreshold` (and their
-   * live data would fit in that many), or when their dead fraction reaches `compactionDeadRatio`.
-   */
-  private maybeStartCompaction(): void {
-    if (!this.options.autoCompaction || this.compaction !== null || this.closing !== null) return;
-    let sealed = 0;
-    let sealedBytes = 0;
-    let sealedLive = 0;
-    for (const segment of this.segments.values()) {
-      if (segment === this.active) continue;
-      sealed++;
-      sealedBytes += segment.size;
-      sealedLive += this.index.liveBytesOf(segment.id);
-    }
-    const dead = sealedBytes - sealedLive;
-    const tooMany =
-      sealed > this.options.compactionThreshold &&
-      Math.ceil(sealedLive / this.options.maxSegmentBytes) <= this.options.compactionThreshold;
-    const tooDead = dead > 0 && dead / sealedBytes >= this.options.compactionDeadRatio;
-    if (!tooMany && !tooDead) return;
-    // A failure is counted and logged by startCompaction.
-    this.startCompaction().catch(() => {});
-  }
-
-  private startCompaction(): Promise<void> {
-    const run = this.runCompaction()
-      .catch((error) => {
-        this.counters.compactionFailures++;
-        this.options.logger.error(`compaction failed: ${String(error)}`);
-        throw error;
-      })
-      .finally(() => {
-        this.compaction = null;
-      });
-    this.compaction = run;
-    return run;
-  }
-
-  private async runCompaction(): Promise<void> {
-    await nextTurn();
-    // Backups under way may still link or copy the segments this would delete (see backup()).
-    await Promise.allSettled(this.backups);
-    if (this.closing !== null) return;
-    this.deleteRetiredNow();
-    if (this.retired.length > 0) {
-      // File names without the directory: an HTTP client may be shown this message.
-      const names = this.retired.map((segment) => segmentFileName(segment.id)).join(", ");
-      throw new Error(`cannot compact until the files of the last compaction are deleted: ${names}`);
-    }
-    // Every slice of compaction starts with no write batch open (see compaction.ts).
-    this.committer.flushNow();
-    this.failure.assertWritable();
-    const started = performance.now();
-    // An empty active segment (such as the one a failed compaction leaves) is replaced rather
-    // than sealed: failed attempts must not pile up segment files.
-    const emptyActive = this.active.size === 0 ? this.active : null;
-    const { inputs, live } = this.compactionInputs(emptyActive);
-    // Outputs take the ids between the sealed active segment and the next one. Packing records
-    // in order into segments of at most maxSegmentBytes needs at most 2 * ceil(live / max) + 1.
-    const sealedActive = this.active.id;
-    const gap = 2 * Math.ceil(live / this.options.maxSegmentBytes) + 2;
-    this.rotate(sealedActive + gap);
-    if (emptyActive !== null) this.dropEmptySegment(emptyActive);
-    // With sync "interval" or "never" the inputs may hold records not yet on disk. Their
-    // tombstones are not copied, and the inputs stay on disk until their deletion is made
-    // durable: were the copies durable while a tombstone was not, a power cut would bring its
-    // key back. So the inputs are made durable before any copy is.
-    this.committer.syncAll();
-    let result: CompactionResult;
-    try {
-      result = await this.compactInto(inputs, sealedActive + 1, sealedActive + gap - 1);
-    } catch (error) {
-      if (this.failure.error !== null) throw this.failure.error;
-      if (isDiskFull(error)) {
-        throw new DiskFullError("compaction ran out of disk space; its inputs stay in use", { cause: error });
-      }
-      throw error;
-    }
-    if (result.aborted) {
-      // Stopped by a disk failure of the write path (rather than by close): say so.
-      if (this.failure.error !== null && this.closing === null) throw this.failure.error;
-      return;
-    }
-    this.counters.compactions++;
-    this.counters.bytesReclaimed += result.bytesBefore - result.bytesAfter;
-    this.counters.lastCompactionMs = performance.now() - started;
-    this.counters.lastCompactionLiveRecords = result.liveRecords;
-    this.options.logger.info(
-      `compacted ${result.inputs} segments into ${result.outputs}: ${result.liveRecords} live records, ` +
-        `${result.bytesBefore - result.bytesAfter} bytes reclaimed in ${this.counters.lastCompactionMs.toFixed(0)} ms ` +
-        `(copied on the ${result.copiedIn})`,
-    );
-    // The old snapshot names the deleted segments; replace it (close saves its own). The
-    // compaction is done either way: without a new snapshot the next open replays every segment.
-    if (this.closing === null) {
-      await this.queueSnapshot().catch((error) => {
-        this.options.logger.error(`could not save the index snapshot after a compaction: ${String(error)}`);
-      });
-    }
-  }
-
-  /**
-   * The segments to compact: all of them (the active one is sealed for it) when their live
-   * bytes fit in the free disk space; on a fuller disk, the oldest ones whose live bytes fit.
-   * Only a run of the oldest segments may be compacted alone: compaction drops tombstones,
-   * which is safe only when every older record of their keys goes with them.
-   */
-  private compactionInputs(skip: Segment | null): { inputs: Segment[]; live: number } {
-    const segments = [...this.segments.values()].filter((s) => s !== skip).sort((a, b) => a.id - b.id);
-    const free = this.space.freeBytes();
-    const budget = free - COMPACTION_HEADROOM_BYTES;
-    const inputs: Segment[] = [];
-    let live = 0;
-    for (const segment of segments) {
-      const segmentLive = this.index.liveBytesOf(segment.id);
-      if (live + segmentLive > budget) break;
-      inputs.push(segment);
-      live += segmentLive;
-    }
-    if (inputs.length === 0 && segments.length > 0) {
-      const oldest = segments[0] as Segment;
-      throw new DiskFullError(
-        `compaction needs about ${this.index.liveBytesOf(oldest.id) + COMPACTION_HEADROOM_BYTES} bytes free ` +
-          `to rewrite the oldest segment, and ${Math.max(0, free)} are free: ` +
-          "delete keys or free space first",
-      );
-    }
-    if (inputs.length < segments.length) {
-      this.options.logger.warn(
-        `compacting the oldest ${inputs.length} of ${segments.length} segments: only ${free} bytes are free`,
-      );
-    }
-    return { inputs, live };
-  }
-
-  private compactInto(
-    inputs: Segment[],
-    firstOutputId: number,
-    lastOutputId: number,
-  ): Promise<CompactionResult> {
-    return compact({
-      fs: this.options.fileSystem,
-      dir: this.dir,
-      index: this.index,
-      inputs,
-      firstOutputId,
-      lastOutputId,
-      maxSegmentBytes: this.options.maxSegmentBytes,
-      copyWorker: this.copyWorker,
-      logger: this.options.logger,
-      faults: this.options.faultInjector,
-      failure: this.failure,
-      aborted: () => this.closing !== null || this.failure.error !== null,
-      flushWrites: () => this.committer.flushNow(),
-      exclusiveIndexWalk: (walk) => this.exclusiveIndexWalk(walk),
-      addSegment: (segment) => this.segments.set(segment.id, segment),
-      retireSegments: (segments) => this.retire(segments),
-    });
-  }
-
-  /**
-   * Queues a background snapshot unless one is already scheduled, queued or being written: the
-   * writes that cross the threshold meanwhile are in the next one anyway. (Queuing one per
-   * crossing piled up full snapshots faster than they were written.)
-   */
-  private scheduleSnapshot(): void {
-    if (this.backgroundSnapshot) return;
-    this.backgroundSnapshot = true;
-    setImmediate(() => {
-      // A running compaction saves one when it finishes.
-      if (this.closing !== null || this.compaction !== null) {
-        this.backgroundSnapshot = false;
-        return;
-      }
-      this.queueSnapshot()
-        .catch((error) => {
-          this.options.logger.error(`background index snapshot failed: ${String(error)}`);
-        })
-        .finally(() => {
-          this.backgroundSnapshot = false;
-        });
-    });
-  }
-
-  /** Snapshots are saved one at a time, in the order asked for. */
-  private queueSnapshot(): Promise<void> {
-    const run = this.snapshotQueue.then(() => this.writeSnapshot());
-    this.snapshotQueue = run.catch(() => {});
-    return run;
-  }
-
-  /** Saves the index as it is when this starts (see `captureIndex`) to index.snapshot. */
-  private async writeSnapshot(): Promise<void> {
-    const { pieces } = await this.captureIndex(() => {
-      this.bytesSinceSnapshot = 0;
-    });
-    await writeSnapshotFile(this.options.fileSystem, this.dir, pieces, this.options.faultInjector);
-    this.counters.snapshotsSaved++;
-  }
-
-  /**
-   * Encodes the index as it is when this starts, with every write before it fsynced: one
-   * synchronous `serialize()` (a copy of each column, no per-key work), so no write can come
-   * between the segment lengths saved and the index saved. `atStart` runs at that instant.
-   */
-  private captureIndex(atStart: () => void = () => {}): Promise<EncodedSnapshot> {
-    return this.exclusiveIndexWalk(async () => {
-      this.committer.flushNow();
-      // The start: every write so far is in the files and fsynced; the segment lengths saved
-      // here are what the index below describes.
-      this.committer.syncAll();
-      const covered = [...this.segments.values()]
-        .sort((a, b) => a.id - b.id)
-        .map((segment) => ({
-          id: segment.id,
-          coveredLength: segment.size,
-          tailCrc: tailCrc((offset, length) => segment.bytes(offset, length), segment.size),
-        }));
-      atStart();
-      return { segments: covered, keys: this.index.size, pieces: encodeSnapshot(covered, this.index) };
-    });
-  }
-
-  /** Runs `walk` after any other walk over the index (snapshot, compaction's relocation) ends. */
-  private exclusiveIndexWalk<T>(walk: () => Promise<T>): Promise<T> {
-    const run = this.indexWalk.then(walk);
-    this.indexWalk = run.then(
-      () => {},
-      () => {},
-    );
-    return run;
-  }
-
-  /**
-   * Takes compacted inputs out of use and deletes their files at once. A reader streaming a
-   * value out of one holds its own open file (`openValue`), which keeps those bytes readable,
-   * and their space taken, until it closes it: no timer has to guess how long that takes.
-   */
-  private retire(segments: Segment[]): void {
-    for (const segment of segments) {
-      this.segments.delete(segment.id);
-      this.committer.forget(segment);
-      // Retired before it is closed: a file that leaves the index must be deleted (its records
-      // would outlive the tombstones that later compactions drop), even if close(2) fails.
-      this.retired.push(segment);
-      this.closeQuietly(segment);
-    }
-    this.deleteRetiredNow();
-  }
-
-  private deleteRetiredNow(): void {
-    if (this.retired.length === 0) return;
-    try {
-      deleteRetired(this.options.fileSystem, this.dir, this.retired, this.options.faultInjector);
-    } catch (error) {
-      // The ones left stay in `retired`: the next compaction tries again first, and will not
-      // start while any is left (it would drop tombstones newer than their records). Left on
-      // disk at a crash or close they are harmless: open replays them before the copies.
-      this.options.logger.error(`could not delete compacted segments: ${String(error)}`);
-    }
-  }
-
-  /** Puts back the index entries that a failed batch changed, newest change first. */
-  private rollback(batch: WriteBatch): void {
-    const { undoKeys, undoLocations } = batch;
-    const previous = { segmentId: 0, offset: 0, length: 0, metaBytes: 0 };
-    for (let i = undoKeys.length - 1; i >= 0; i--) {
-      const key = undoKeys[i] as string;
-      const at = i * UNDO_FIELDS;
-      previous.length = undoLocations[at + 2] as number;
-      if (previous.length === 0) {
-        this.index.delete(key);
-        continue;
-      }
-      previous.segmentId = undoLocations[at] as number;
-      previous.offset = undoLocations[at + 1] as number;
-      previous.metaBytes = undoLocations[at + 3] as number;
-      this.index.set(key, previous);
-    }
-  }
-
-  private segmentOf(segmentId: number): Segment {
-    const segment = this.segments.get(segmentId);
-    if (segment === undefined) throw new Error(`index points to missing segment ${segmentId}`);
-    return segment;
   }
 
   /**
@@ -951,14 +423,7 @@ export class KVStore {
    * maxKeyBytes). Public so that a server can refuse a key before it reads the value.
    */
   checkKey(key: string): number {
-    if (typeof key !== "string" || key.length === 0)
-      throw new InvalidKeyError("key must be a non-empty string");
-    if (!key.isWellFormed()) {
-      throw new InvalidKeyError("key is not valid UTF-8: it contains an unpaired surrogate code unit");
-    }
-    const keyBytes = Buffer.byteLength(key, "utf8");
-    if (keyBytes > this.options.maxKeyBytes) throw new KeyTooLargeError(keyBytes, this.options.maxKeyBytes);
-    return keyBytes;
+    return checkKey(key, this.options.maxKeyBytes);
   }
 
   /** Writes (and compactions and snapshots) need an open store whose disk has not failed. */
@@ -971,14 +436,4 @@ export class KVStore {
     // Once close() has begun, no new work starts: it would race the files being closed.
     if (this.closing !== null) throw new StoreClosedError(this.dir);
   }
-}
-
-/** `set`'s metadata option, checked before anything is written: the bytes, or null for none. */
-function checkMetadata(metadata: Uint8Array | undefined): Uint8Array | null {
-  if (metadata === undefined) return null;
-  if (!(metadata instanceof Uint8Array)) throw new InvalidValueError("metadata must be a Uint8Array");
-  if (metadata.length > MAX_METADATA_BYTES) {
-    throw new InvalidValueError(`metadata is ${metadata.length} bytes; the limit is ${MAX_METADATA_BYTES}`);
-  }
-  return metadata;
 }

@@ -1,0 +1,91 @@
+import { CorruptionError } from "./errors.ts";
+import type { FileSystem } from "./file-system.ts";
+import type { KeyIndex } from "./index/key-index.ts";
+import { copyMetadata, copyValue, HEADER_BYTES, META_LENGTH_BYTES, RECORD_OVERHEAD } from "./record.ts";
+import type { SegmentSet } from "./segment-set.ts";
+import type { OpenValue } from "./store-types.ts";
+import type { GroupCommitter } from "./writer.ts";
+
+/** Reads values and their metadata out of the segment records the index points to. */
+export class ValueReader {
+  constructor(
+    private readonly fs: FileSystem,
+    private readonly index: KeyIndex,
+    private readonly segments: SegmentSet,
+    private readonly committer: Pick<GroupCommitter, "flushNow">,
+  ) {}
+
+  /** See `KVStore.get`. */
+  get(key: string): Uint8Array | null {
+    // A view the index reuses (no allocation): read before anything else touches the index.
+    const location = this.index.get(key);
+    if (location === undefined) return null;
+    const { segmentId, offset, length } = location;
+    const segment = this.segments.segmentOf(segmentId);
+    const mapped = segment.mappedUpTo(offset + length);
+    const value =
+      mapped !== null
+        ? copyValue(mapped, offset, length)
+        : copyValue(segment.read(offset, length), 0, length);
+    if (typeof value === "string") throw new CorruptionError(segment.path, offset, value);
+    return value;
+  }
+
+  /** See `KVStore.getMetadata`. */
+  getMetadata(key: string): Uint8Array | null {
+    const location = this.index.get(key);
+    if (location === undefined || location.metaBytes === 0) return null;
+    const { segmentId, offset, length } = location;
+    const segment = this.segments.segmentOf(segmentId);
+    const mapped = segment.mappedUpTo(offset + length);
+    const metadata =
+      mapped !== null
+        ? copyMetadata(mapped, offset, length)
+        : copyMetadata(segment.read(offset, length), 0, length);
+    if (typeof metadata === "string") throw new CorruptionError(segment.path, offset, metadata);
+    return metadata;
+  }
+
+  /** See `KVStore.valueLength`. */
+  valueLength(key: string): number | null {
+    const location = this.index.get(key);
+    if (location === undefined) return null;
+    return location.length - RECORD_OVERHEAD - Buffer.byteLength(key, "utf8") - location.metaBytes;
+  }
+
+  /** See `KVStore.openValue`. */
+  openValue(key: string): OpenValue | null {
+    let location = this.index.get(key);
+    if (location === undefined) return null;
+    if (location.offset + location.length > this.segments.segmentOf(location.segmentId).fileSize) {
+      // Still in the write buffer: flush the open batch (a failure there is that batch's, and
+      // undoes it), then look again.
+      this.committer.flushNow();
+      location = this.index.get(key);
+      if (location === undefined) return null;
+    }
+    // Copied out of the view the index reuses.
+    const { segmentId, offset, length, metaBytes } = location;
+    const segment = this.segments.segmentOf(segmentId);
+    const keyBytes = Buffer.byteLength(key, "utf8");
+    const metaStart = offset + HEADER_BYTES + keyBytes;
+    const metadata =
+      metaBytes > 0 ? segment.read(metaStart + META_LENGTH_BYTES, metaBytes - META_LENGTH_BYTES) : null;
+    const fs = this.fs;
+    const fd = fs.open(segment.path, "read");
+    let open = true;
+    return {
+      fd,
+      path: segment.path,
+      offset: metaStart + metaBytes,
+      length: length - RECORD_OVERHEAD - keyBytes - metaBytes,
+      recordOffset: offset,
+      metadata,
+      close() {
+        if (!open) return;
+        open = false;
+        fs.close(fd);
+      },
+    };
+  }
+}
