@@ -7,12 +7,7 @@ import { Op } from "./record.ts";
 import { cutRejectedTails } from "./rejected-tail.ts";
 import { type ScanResult, scanRecords } from "./scan.ts";
 import { Segment, segmentFileName } from "./segment.ts";
-import {
-  type DecodedSnapshot,
-  readSnapshotFromFile,
-  SNAPSHOT_FILE,
-  tailCrc,
-} from "./snapshot.ts";
+import { type DecodedSnapshot, readSnapshotFromFile, SNAPSHOT_FILE, tailCrc } from "./snapshot.ts";
 
 /** What happened to index.snapshot on open. */
 export type SnapshotUse = "loaded" | "absent" | "ignored";

@@ -148,7 +148,8 @@ function readSnapshot(read: IndexReader, length: number): DecodedSnapshot | stri
   if (header > length) return "segment table overruns the file";
   const table = new Uint8Array(header);
   if (read(table, 0) !== header) return "segment table overruns the file";
-  if (Bun.hash.crc32(table.subarray(0, header - 4)) !== readU32(table, header - 4)) return "checksum mismatch";
+  if (Bun.hash.crc32(table.subarray(0, header - 4)) !== readU32(table, header - 4))
+    return "checksum mismatch";
   const segments: CoveredSegment[] = [];
   for (let i = 0, at = MAGIC.length + 4; i < segmentCount; i++, at += 12) {
     segments.push({

@@ -113,7 +113,8 @@ describe("index snapshot", () => {
 
   it("is read from its file as from its bytes, and refused there with any byte changed or cut", () => {
     const index = KeyIndex.create({ seed: 3 });
-    for (let i = 0; i < 20; i++) index.set(testKey(i), { segmentId: 1 + (i % 2), offset: i * 40, length: 40 });
+    for (let i = 0; i < 20; i++)
+      index.set(testKey(i), { segmentId: 1 + (i % 2), offset: i * 40, length: 40 });
     index.list(); // a sorted run as well as the recent one
     index.set("last", { segmentId: 2, offset: 800, length: 40, metaBytes: 3, expiresAt: 1_900_000_000_000 });
     const segments = [
