@@ -1,8 +1,8 @@
-// The key index (src/engine/index, not yet used by the store) against a Map<string, object>:
+// The key index (src/engine/index) alone against a Map<string, object>:
 // resident memory per key, insert and lookup rates, serialize and load times, at 1M and 10M
 // keys of 16 bytes. Each size and structure runs in a fresh child process, so that RSS counts
 // only what that one built. Run: bun bench/index-memory.ts [sizes...] (default 1000000 10000000).
-// Figures: README.md, section Benchmarks, "Index (not yet used by the store)".
+// Figures: README.md, section Benchmarks, "Index".
 import { KeyIndex } from "../src/engine/index/key-index.ts";
 import { benchKey } from "./harness.ts";
 

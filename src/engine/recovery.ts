@@ -7,13 +7,7 @@ import { Op } from "./record.ts";
 import { cutRejectedTails } from "./rejected-tail.ts";
 import { type ScanResult, scanRecords } from "./scan.ts";
 import { Segment, segmentFileName } from "./segment.ts";
-import {
-  type DecodedSnapshot,
-  decodeSnapshot,
-  readSnapshotFile,
-  SNAPSHOT_FILE,
-  tailCrc,
-} from "./snapshot.ts";
+import { type DecodedSnapshot, readSnapshotFromFile, SNAPSHOT_FILE, tailCrc } from "./snapshot.ts";
 
 /** What happened to index.snapshot on open. */
 export type SnapshotUse = "loaded" | "absent" | "ignored";
@@ -39,8 +33,7 @@ export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredS
   removeLeftovers(fs, dir, logger);
   cutRejectedTails(fs, dir, logger);
   const ids = listSegmentIds(fs, dir);
-  const bytes = readSnapshotFile(fs, dir);
-  const decoded = bytes === null ? null : decodeSnapshot(bytes);
+  const decoded = readSnapshotFromFile(fs, dir);
   // Such a snapshot is ignored below, like any that does not match; but what it covered had
   // been acknowledged, and the replay can only serve what is left (older values, deleted keys).
   const lost = decoded === null || typeof decoded === "string" ? [] : shortSegments(fs, dir, ids, decoded);

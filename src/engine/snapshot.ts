@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import { DamagedIndexError } from "./errors.ts";
-import { type FileSystem, writeAll } from "./file-system.ts";
+import { errorCode, type FileSystem, writeAll } from "./file-system.ts";
 import { KeyIndex } from "./index/key-index.ts";
+import type { IndexReader } from "./index/serialization.ts";
 import type { FaultInjector } from "./options.ts";
 import { readU32, writeU32 } from "./record.ts";
 import { decodeLegacySnapshot, isLegacySnapshot } from "./snapshot-legacy.ts";
@@ -19,9 +20,9 @@ import { decodeLegacySnapshot, isLegacySnapshot } from "./snapshot-legacy.ts";
 // +----------+-----------+-------------------------------+---------+---------+-------------------+
 //
 // The padding puts the index at a multiple of 8 bytes into the file. Every byte is under a
-// CRC: the header's, or the index's own. Loading is the file read and `KeyIndex.load` (a copy
-// per column), no work per key. The segment table comes first so that it can be checked against
-// the files before the index is loaded.
+// CRC: the header's, or the index's own. Loading reads each of the index's arrays from the file
+// into its final buffer (`KeyIndex.read`), no work per key. The segment table comes first so
+// that it can be checked against the files before the index is loaded.
 //
 // Versions 1 and 2 (KVINDEX1, KVINDEX2: a list of key and location entries) are still loaded,
 // into the same index, by snapshot-legacy.ts.
@@ -63,7 +64,7 @@ export function tailCrc(
 
 /** Bytes before the index: magic, count, table, padding to a multiple of 8 after the CRC. */
 function headerBytes(segmentCount: number): number {
-  return (MAGIC.length + 4 + segmentCount * 12 + 4 + 7) & ~7;
+  return Math.ceil((MAGIC.length + 4 + segmentCount * 12 + 4) / 8) * 8;
 }
 
 /**
@@ -91,25 +92,75 @@ export function encodeSnapshot(segments: CoveredSegment[], index: KeyIndex): Uin
 
 /** Decodes a snapshot file's bytes, or says why they are not a valid snapshot. */
 export function decodeSnapshot(bytes: Buffer): DecodedSnapshot | string {
-  if (bytes.length < MAGIC.length + 12) return "too short";
-  if (isLegacySnapshot(bytes)) return decodeLegacySnapshot(bytes);
-  if (!MAGIC.every((byte, i) => bytes[i] === byte)) return "wrong magic";
-  const segmentCount = readU32(bytes, MAGIC.length);
+  if (bytes.length >= MAGIC.length + 12 && isLegacySnapshot(bytes)) return decodeLegacySnapshot(bytes);
+  return readSnapshot((into, position) => {
+    const got = bytes.subarray(position, position + into.length);
+    into.set(got);
+    return got.length;
+  }, bytes.length);
+}
+
+/**
+ * Reads index.snapshot, or says why it is not a valid snapshot; null when there is none. The
+ * index's arrays are read from the file straight into the buffers the index keeps (at 1M keys
+ * the file is about 44 MB: a whole-file buffer and a copy out of it cost as much as the read).
+ */
+export function readSnapshotFromFile(fs: FileSystem, dir: string): DecodedSnapshot | string | null {
+  const path = join(dir, SNAPSHOT_FILE);
+  let fd: number;
+  try {
+    fd = fs.open(path, "read");
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return null;
+    throw error;
+  }
+  try {
+    const length = fs.size(path);
+    if (length < MAGIC.length + 12) return "too short";
+    const read = (into: Uint8Array, position: number): number => {
+      let done = 0;
+      while (done < into.length) {
+        const got = fs.read(fd, into, done, into.length - done, position + done);
+        if (got === 0) break;
+        done += got;
+      }
+      return done;
+    };
+    const magic = new Uint8Array(MAGIC.length);
+    if (read(magic, 0) === MAGIC.length && isLegacySnapshot(magic)) {
+      const bytes = Buffer.allocUnsafe(length);
+      return read(bytes, 0) === length ? decodeLegacySnapshot(bytes) : "too short";
+    }
+    return readSnapshot(read, length);
+  } finally {
+    fs.close(fd);
+  }
+}
+
+/** Reads a KVINDEX3 snapshot of `length` bytes from `read` (see `IndexReader`). */
+function readSnapshot(read: IndexReader, length: number): DecodedSnapshot | string {
+  if (length < MAGIC.length + 12) return "too short";
+  const start = new Uint8Array(MAGIC.length + 4);
+  read(start, 0);
+  if (!MAGIC.every((byte, i) => start[i] === byte)) return "wrong magic";
+  const segmentCount = readU32(start, MAGIC.length);
   const header = headerBytes(segmentCount);
-  if (header > bytes.length) return "segment table overruns the file";
-  if (Bun.hash.crc32(bytes.subarray(0, header - 4)) !== readU32(bytes, header - 4))
+  if (header > length) return "segment table overruns the file";
+  const table = new Uint8Array(header);
+  if (read(table, 0) !== header) return "segment table overruns the file";
+  if (Bun.hash.crc32(table.subarray(0, header - 4)) !== readU32(table, header - 4))
     return "checksum mismatch";
   const segments: CoveredSegment[] = [];
   for (let i = 0, at = MAGIC.length + 4; i < segmentCount; i++, at += 12) {
     segments.push({
-      id: readU32(bytes, at),
-      coveredLength: readU32(bytes, at + 4),
-      tailCrc: readU32(bytes, at + 8),
+      id: readU32(table, at),
+      coveredLength: readU32(table, at + 4),
+      tailCrc: readU32(table, at + 8),
     });
   }
   let index: KeyIndex;
   try {
-    index = KeyIndex.load(bytes.subarray(header));
+    index = KeyIndex.read((into, position) => read(into, header + position), length - header);
   } catch (error) {
     if (error instanceof DamagedIndexError) return error.message;
     throw error;
@@ -118,12 +169,14 @@ export function decodeSnapshot(bytes: Buffer): DecodedSnapshot | string {
   // at least the live bytes the index puts in it.
   const covered = new Map(segments.map((s) => [s.id, s.coveredLength]));
   for (const [segmentId, live] of index.liveBytesBySegment()) {
-    const length = covered.get(segmentId);
-    if (length === undefined || live > length) return "the index points outside the segments it covers";
+    const coveredLength = covered.get(segmentId);
+    if (coveredLength === undefined || live > coveredLength)
+      return "the index points outside the segments it covers";
   }
   return { segments, index };
 }
 
+/** The whole of index.snapshot, or null if there is none (see `readSnapshotFromFile`). */
 export function readSnapshotFile(fs: FileSystem, dir: string): Buffer | null {
   return fs.readWhole(join(dir, SNAPSHOT_FILE));
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { type FileSystem, realFileSystem } from "../../src/engine/file-system.ts";
 import { KeyIndex } from "../../src/engine/index/key-index.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
-import { decodeSnapshot, encodeSnapshot } from "../../src/engine/snapshot.ts";
+import { decodeSnapshot, encodeSnapshot, readSnapshotFromFile } from "../../src/engine/snapshot.ts";
 import { KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
 import { asLegacySnapshot } from "../fixtures/legacy-snapshot.ts";
 import { crashCopy, dump, recordingLogger, seededValue, tempDir, testKey } from "../helpers.ts";
@@ -109,6 +109,41 @@ describe("index snapshot", () => {
     expect(logger.lines.join("\n")).toContain("CRC-32 does not match");
     expect(dump(reopened)).toEqual(expected);
     await reopened.close();
+  });
+
+  it("is read from its file as from its bytes, and refused there with any byte changed or cut", () => {
+    const index = KeyIndex.create({ seed: 3 });
+    for (let i = 0; i < 20; i++)
+      index.set(testKey(i), { segmentId: 1 + (i % 2), offset: i * 40, length: 40 });
+    index.list(); // a sorted run as well as the recent one
+    index.set("last", { segmentId: 2, offset: 800, length: 40, metaBytes: 3, expiresAt: 1_900_000_000_000 });
+    const segments = [
+      { id: 1, coveredLength: 2000, tailCrc: 5 },
+      { id: 2, coveredLength: 2000, tailCrc: 6 },
+    ];
+    const bytes = Buffer.concat(encodeSnapshot(segments, index));
+    const dir = tempDir();
+    const path = join(dir, "index.snapshot");
+    expect(readSnapshotFromFile(realFileSystem, dir)).toBeNull();
+    writeFileSync(path, bytes);
+    const decoded = readSnapshotFromFile(realFileSystem, dir);
+    if (decoded === null || typeof decoded === "string") throw new Error(String(decoded));
+    expect(decoded.segments).toEqual(segments);
+    expect(decoded.index.list()).toEqual(index.list());
+    expect({ ...decoded.index.get("last") }).toEqual({ ...index.get("last") });
+    // The loaded index takes writes like any other.
+    decoded.index.set("after load", { segmentId: 2, offset: 900, length: 40 });
+    expect(decoded.index.list()).toEqual([...index.list(), "after load"].sort());
+    for (let at = 0; at < bytes.length; at++) {
+      const damaged = Buffer.from(bytes);
+      damaged[at] = (damaged[at] as number) ^ 0x80;
+      writeFileSync(path, damaged);
+      expect(typeof readSnapshotFromFile(realFileSystem, dir)).toBe("string");
+    }
+    for (const length of [0, 10, 30, bytes.length - 100, bytes.length - 1]) {
+      writeFileSync(path, bytes.subarray(0, length));
+      expect(typeof readSnapshotFromFile(realFileSystem, dir)).toBe("string");
+    }
   });
 
   it("is refused when its index points into a segment its table does not cover", () => {

@@ -36,8 +36,8 @@ export function growableArray<T extends Growable>(kind: GrowableConstructor<T>, 
 
 /**
  * `array` if it holds `needed` elements; else a view of the same buffer grown in place, or, past
- * its reservation (or for an array that is not growable, such as a loaded one), a growable copy
- * of its first `used` elements.
+ * its reservation (or for an array that is not growable), a growable copy of its first `used`
+ * elements. A loaded index's growing arrays are growable from the start (serialization.ts).
  */
 export function ensureLength<T extends Growable>(array: T, needed: number, used: number): T {
   if (needed <= array.length) return array;

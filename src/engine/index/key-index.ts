@@ -4,7 +4,7 @@ import { KeyArena } from "./key-arena.ts";
 import { compareBytes, KeyScratch, keyToBytes } from "./key-bytes.ts";
 import { LiveBytes } from "./live-bytes.ts";
 import { type IndexLocation, LocationView } from "./location.ts";
-import { decodeIndex, encodeIndex, type IndexState } from "./serialization.ts";
+import { decodeIndex, encodeIndex, type IndexReader, type IndexState, readIndex } from "./serialization.ts";
 import { SortedOrder } from "./sorted-order.ts";
 
 export interface KeyListOptions {
@@ -124,6 +124,14 @@ export class KeyIndex {
     return new KeyIndex(decodeIndex(bytes), options);
   }
 
+  /**
+   * An index from `length` bytes of `serialize()` output that `read` supplies (a file, say): each
+   * array is read straight into its final buffer. Throws DamagedIndexError if they are damaged.
+   */
+  static read(read: IndexReader, length: number, options: Omit<KeyIndexOptions, "seed"> = {}): KeyIndex {
+    return new KeyIndex(readIndex(read, length), options);
+  }
+
   /** The whole index as bytes (see serialization.ts): a few copies, no per-key work. */
   serialize(): Uint8Array {
     const { arena, columns, table, order } = this;
@@ -151,6 +159,36 @@ export class KeyIndex {
 
   get size(): number {
     return this.liveCount;
+  }
+
+  /**
+   * Bytes of the index's arrays: `used`, the elements that hold entries (what the index needs),
+   * and `allocated`, their whole lengths (used plus room to grow; a growable array's unwritten
+   * capacity is reserved address space that costs no resident memory until written).
+   */
+  memoryBytes(): { used: number; allocated: number } {
+    const { arena, columns, table, order } = this;
+    const entries = arena.count;
+    const optional = (columns.metaBytes === null ? 0 : 4) + (columns.expiresAt === null ? 0 : 8);
+    const used =
+      4 * (entries + 1) +
+      arena.byteLength +
+      (12 + optional) * entries +
+      table.slots.byteLength +
+      4 * (order.sortedCount + order.recentCount);
+    const allocated = [
+      arena.starts,
+      arena.bytes,
+      columns.segmentIds,
+      columns.offsets,
+      columns.lengths,
+      columns.metaBytes,
+      columns.expiresAt,
+      table.slots,
+      order.sorted,
+      order.recent,
+    ].reduce((sum, array) => sum + (array?.byteLength ?? 0), 0);
+    return { used, allocated };
   }
 
   /** Changes whenever entry ids change meaning (a rebuild). */

@@ -1,7 +1,8 @@
 import { DamagedIndexError } from "../errors.ts";
+import { type Growable, growableArray } from "./growth.ts";
 
-// The key index as bytes: its own arrays one after another, so that loading is a handful of
-// memcpys and a CRC, with no per-key work. Little-endian, like the typed arrays it copies.
+// The key index as bytes: its own arrays one after another, so that loading is a read per
+// array and a CRC, with no per-key work. Little-endian, like the typed arrays it copies.
 //
 // offset  size        field
 // 0       8           magic "KVKEYIX1"
@@ -67,7 +68,8 @@ export interface IndexState {
   liveBytes: Map<number, number>;
 }
 
-const align8 = (n: number): number => (n + 7) & ~7;
+/** Rounds up to a multiple of 8; arithmetic, not bitwise: a damaged header's sizes pass 2^32. */
+const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 /** The byte size of each section, in file order, for E entries and the given counts. */
 function sectionSizes(
@@ -157,13 +159,44 @@ export function encodeIndex(state: IndexState): Uint8Array {
   return out;
 }
 
+/**
+ * Reads serialized index bytes: fills `into` from `position` (0 is the index's first byte) and
+ * returns how many bytes it got, fewer only where the bytes end.
+ */
+export type IndexReader = (into: Uint8Array, position: number) => number;
+
 /** Reads what `encodeIndex` wrote; throws DamagedIndexError if any byte is wrong or missing. */
 export function decodeIndex(bytes: Uint8Array): IndexState {
-  if (bytes.length < HEADER_BYTES + CRC_BYTES)
-    throw new DamagedIndexError(`${bytes.length} bytes is shorter than the ${HEADER_BYTES}-byte header`);
+  return readIndex((into, position) => {
+    const got = bytes.subarray(position, position + into.length);
+    into.set(got);
+    return got.length;
+  }, bytes.length);
+}
+
+/**
+ * Reads what `encodeIndex` wrote, `length` bytes in all, from `read`: each section straight into
+ * the array the index will own (no whole-file buffer, no second copy), and the CRC-32 computed
+ * section by section on the way. Throws DamagedIndexError if any byte is wrong or missing.
+ */
+export function readIndex(read: IndexReader, length: number): IndexState {
+  if (length < HEADER_BYTES + CRC_BYTES)
+    throw new DamagedIndexError(`${length} bytes is shorter than the ${HEADER_BYTES}-byte header`);
+  const headerBytes = new Uint8Array(HEADER_BYTES);
+  let at = 0;
+  let crc = 0;
+  /** Fills `into` with the next bytes and adds them to the CRC. */
+  const next = (into: Uint8Array): void => {
+    const got = read(into, at);
+    if (got !== into.length)
+      throw new DamagedIndexError(`its bytes end at ${at + got} of the ${length} announced`);
+    at += got;
+    crc = Bun.hash.crc32(into, crc);
+  };
+  next(headerBytes);
   for (let i = 0; i < MAGIC.length; i++)
-    if (bytes[i] !== MAGIC[i]) throw new DamagedIndexError("it does not start with KVKEYIX1");
-  const header = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (headerBytes[i] !== MAGIC[i]) throw new DamagedIndexError("it does not start with KVKEYIX1");
+  const header = new DataView(headerBytes.buffer);
   const field = (i: number): number => header.getUint32(8 + 4 * i, true);
   const version = field(0);
   if (version !== INDEX_FORMAT_VERSION)
@@ -182,11 +215,37 @@ export function decodeIndex(bytes: Uint8Array): IndexState {
   const hasExpiry = (flags & FLAG_EXPIRY) !== 0;
   const hasMeta = (flags & FLAG_META) !== 0;
   const sizes = sectionSizes(entries, keyByteCount, hasMeta, hasExpiry, slots, sorted, recent, segments);
+  // Before any allocation: sizes that add up to the length are no larger than the input.
   const expected = sizes.reduce((sum, size) => sum + align8(size), HEADER_BYTES) + CRC_BYTES;
-  if (bytes.length !== expected)
-    throw new DamagedIndexError(`${bytes.length} bytes where its header announces ${expected}`);
-  const crcAt = expected - CRC_BYTES;
-  if (Bun.hash.crc32(bytes.subarray(0, crcAt)) !== header.getUint32(crcAt, true))
+  if (length !== expected)
+    throw new DamagedIndexError(`${length} bytes where its header announces ${expected}`);
+
+  // The arrays that grow as keys are added are growable ones (growth.ts), so that the first
+  // write after a load grows them in place instead of copying them; the others are plain.
+  const padding = new Uint8Array(8);
+  let section = 0;
+  const fill = <T extends Growable>(array: T): T => {
+    const size = sizes[section++] as number;
+    next(new Uint8Array(array.buffer, array.byteOffset, size));
+    if (align8(size) > size) next(padding.subarray(0, align8(size) - size));
+    return array;
+  };
+  const keyStarts = fill(growableArray(Uint32Array, entries + 1));
+  const keyBytes = fill(growableArray(Uint8Array, keyByteCount));
+  const segmentIds = fill(growableArray(Uint32Array, entries));
+  const offsets = fill(growableArray(Uint32Array, entries));
+  const lengths = fill(growableArray(Uint32Array, entries));
+  const metaBytes = fill(hasMeta ? growableArray(Uint32Array, entries) : new Uint32Array(0));
+  const expiresAt = fill(hasExpiry ? growableArray(Float64Array, entries) : new Float64Array(0));
+  const slotArray = fill(new Uint32Array(slots));
+  const sortedArray = fill(new Uint32Array(sorted));
+  const recentArray = fill(growableArray(Uint32Array, recent));
+  const liveSegmentIds = fill(new Uint32Array(segments));
+  const liveSegmentBytes = fill(new Float64Array(segments));
+  const computed = crc;
+  const stored = new Uint8Array(CRC_BYTES);
+  next(stored);
+  if (computed !== new DataView(stored.buffer).getUint32(0, true))
     throw new DamagedIndexError("its CRC-32 does not match its contents");
   // Past the CRC the header is what was written; these guard against a writer's bug.
   if (
@@ -201,25 +260,6 @@ export function decodeIndex(bytes: Uint8Array): IndexState {
   )
     throw new DamagedIndexError("its header is inconsistent");
 
-  // One copy per section: fresh, aligned buffers the index owns (the caller may reuse `bytes`).
-  let at = HEADER_BYTES;
-  const section = (i: number): ArrayBuffer => {
-    const start = bytes.byteOffset + at;
-    at += align8(sizes[i] as number);
-    return bytes.buffer.slice(start, start + (sizes[i] as number)) as ArrayBuffer;
-  };
-  const keyStarts = new Uint32Array(section(0));
-  const keyBytes = new Uint8Array(section(1));
-  const segmentIds = new Uint32Array(section(2));
-  const offsets = new Uint32Array(section(3));
-  const lengths = new Uint32Array(section(4));
-  const metaBuffer = section(5);
-  const expiryBuffer = section(6);
-  const slotArray = new Uint32Array(section(7));
-  const sortedArray = new Uint32Array(section(8));
-  const recentArray = new Uint32Array(section(9));
-  const liveSegmentIds = new Uint32Array(section(10));
-  const liveSegmentBytes = new Float64Array(section(11));
   const liveBytes = new Map<number, number>();
   for (let i = 0; i < segments; i++)
     liveBytes.set(liveSegmentIds[i] as number, liveSegmentBytes[i] as number);
@@ -233,8 +273,8 @@ export function decodeIndex(bytes: Uint8Array): IndexState {
     segmentIds,
     offsets,
     lengths,
-    metaBytes: hasMeta ? new Uint32Array(metaBuffer) : null,
-    expiresAt: hasExpiry ? new Float64Array(expiryBuffer) : null,
+    metaBytes: hasMeta ? metaBytes : null,
+    expiresAt: hasExpiry ? expiresAt : null,
     slots: slotArray,
     sorted: sortedArray,
     sortedCount: sorted,

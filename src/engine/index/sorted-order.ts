@@ -102,12 +102,26 @@ export class SortedOrder {
   }
 
   private mergeRecent(): void {
-    const merged = this.merge(this.sorted, this.sortedCount, this.recent, this.recentCount);
-    this.sorted = merged.ids.length === merged.count ? merged.ids : merged.ids.slice(0, merged.count);
-    this.sortedCount = merged.count;
+    if (this.sortedCount === 0 && this.recentSortedCount === this.recentCount && this.allLive()) {
+      // The first listing after a load: merging into an empty run would copy the recent run as
+      // it is, into a second array of 4 bytes per key. It becomes the sorted run instead.
+      this.sorted = this.recent;
+      this.sortedCount = this.recentCount;
+    } else {
+      const merged = this.merge(this.sorted, this.sortedCount, this.recent, this.recentCount);
+      this.sorted = merged.ids.length === merged.count ? merged.ids : merged.ids.slice(0, merged.count);
+      this.sortedCount = merged.count;
+    }
     this.recent = new Uint32Array(16);
     this.recentCount = 0;
     this.recentSortedCount = 0;
+  }
+
+  /** Whether every entry of the recent run is live (a merge would drop the dead ones). */
+  private allLive(): boolean {
+    const { recent, isLive } = this;
+    for (let i = 0; i < this.recentCount; i++) if (!isLive(recent[i] as number)) return false;
+    return true;
   }
 
   /** Merges two runs in key order, leaving out dead entries. */

@@ -18,6 +18,21 @@ describe("key index", () => {
     );
   });
 
+  it("counts the bytes its arrays use, and those they hold", () => {
+    const index = KeyIndex.create({ seed: 1 });
+    const keys = 1000;
+    for (let i = 0; i < keys; i++)
+      index.set(`key-${String(i).padStart(12, "0")}`, { segmentId: 1, offset: i, length: 9 });
+    index.list({ limit: 1 }); // merges the recent run into the sorted one
+    // Key starts, 16-byte keys, 3 location columns, 2048 hash slots, the sorted order.
+    const used = 4 * (keys + 1) + 16 * keys + 12 * keys + 4 * 2048 + 4 * keys;
+    expect(index.memoryBytes().used).toBe(used);
+    expect(index.memoryBytes().allocated).toBeGreaterThanOrEqual(used);
+    index.set("with metadata", { segmentId: 1, offset: 0, length: 9, metaBytes: 2 });
+    // One more key (13 bytes) and its entry, now with a metadata column, and in the recent run.
+    expect(index.memoryBytes().used).toBe(used + 4 + 13 + 16 * (keys + 1) - 12 * keys + 4);
+  });
+
   it("grows its hash table and rebuilds its arena while keys come and go", () => {
     const index = KeyIndex.create({ seed: 7, minDeadForRebuild: 64 });
     const model: Model = new Map();
