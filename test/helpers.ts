@@ -55,6 +55,23 @@ export function dump(store: {
   return all;
 }
 
+/** Every key's value and metadata, hex (null: none), for comparing a store before and after. */
+export function dumpWithMetadata(store: {
+  listKeys(): string[];
+  get(key: string): Uint8Array | null;
+  getMetadata(key: string): Uint8Array | null;
+}): Map<string, [string, string | null]> {
+  const all = new Map<string, [string, string | null]>();
+  for (const key of store.listKeys()) {
+    const metadata = store.getMetadata(key);
+    all.set(key, [
+      Buffer.from(store.get(key) ?? []).toString("hex"),
+      metadata === null ? null : Buffer.from(metadata).toString("hex"),
+    ]);
+  }
+  return all;
+}
+
 /**
  * A copy of a store's directory taken while it is open: what a crash at this moment would
  * leave (every acknowledged write is in the kernel, so in the copy).

@@ -16,7 +16,7 @@ import {
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { InvalidValueError, KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
 import { asLegacySnapshot } from "../fixtures/legacy-snapshot.ts";
-import { bytes, crashCopy, seededValue, tempDir, testKey } from "../helpers.ts";
+import { bytes, crashCopy, dumpWithMetadata, seededValue, tempDir, testKey } from "../helpers.ts";
 
 const options: KVStoreOptions = { logger: silentLogger, maxSegmentBytes: 4096, autoCompaction: false };
 
@@ -25,19 +25,6 @@ function encodeWithMetadata(key: string, value: Uint8Array, metadata: Uint8Array
   const out = new Uint8Array(recordLength(keyBytes, value.length, metadataBlockBytes(metadata)));
   encodeRecord(out, 0, Op.SetWithMetadata, key, keyBytes, value, metadata);
   return out;
-}
-
-/** Every key's value and metadata, hex, for comparing a store before and after something. */
-function dumpWithMetadata(store: KVStore): Map<string, [string, string | null]> {
-  const all = new Map<string, [string, string | null]>();
-  for (const key of store.listKeys()) {
-    const metadata = store.getMetadata(key);
-    all.set(key, [
-      Buffer.from(store.get(key) ?? []).toString("hex"),
-      metadata === null ? null : Buffer.from(metadata).toString("hex"),
-    ]);
-  }
-  return all;
 }
 
 /** Keys 0-59 with metadata on the even ones, overwritten and deleted across many segments. */

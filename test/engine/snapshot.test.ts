@@ -7,7 +7,15 @@ import { segmentFileName } from "../../src/engine/segment.ts";
 import { decodeSnapshot, encodeSnapshot, readSnapshotFromFile } from "../../src/engine/snapshot.ts";
 import { KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
 import { asLegacySnapshot } from "../fixtures/legacy-snapshot.ts";
-import { crashCopy, dump, recordingLogger, seededValue, tempDir, testKey } from "../helpers.ts";
+import {
+  crashCopy,
+  dump,
+  dumpWithMetadata,
+  recordingLogger,
+  seededValue,
+  tempDir,
+  testKey,
+} from "../helpers.ts";
 
 const options: KVStoreOptions = { logger: silentLogger, maxSegmentBytes: 8192, autoCompaction: false };
 
@@ -17,19 +25,6 @@ async function populated(dir: string): Promise<KVStore> {
   for (let i = 0; i < 300; i++) await store.set(testKey(i % 120), seededValue(i, 40));
   for (let i = 0; i < 120; i += 7) await store.delete(testKey(i));
   return store;
-}
-
-/** Every key's value and metadata (hex), in listing order. */
-function dumpAll(store: KVStore): Map<string, [string, string | null]> {
-  const all = new Map<string, [string, string | null]>();
-  for (const key of store.listKeys()) {
-    const metadata = store.getMetadata(key);
-    all.set(key, [
-      Buffer.from(store.get(key) ?? []).toString("hex"),
-      metadata === null ? null : Buffer.from(metadata).toString("hex"),
-    ]);
-  }
-  return all;
 }
 
 /** What a full replay gives for `dir`: the reference every snapshot path must match. */
@@ -179,7 +174,7 @@ describe("index snapshot", () => {
         i % 3 === 0 ? { metadata: Buffer.from(`m${i}`) } : {},
       );
     await store.delete(testKey(5));
-    const before = dumpAll(store);
+    const before = dumpWithMetadata(store);
     const liveBefore = store.segmentStats().map(({ id, liveBytes }) => ({ id, liveBytes }));
     await store.close();
     const bytes = readFileSync(join(dir, "index.snapshot"));
@@ -191,7 +186,7 @@ describe("index snapshot", () => {
     const reopened = await KVStore.open(dir, options);
     expect(reopened.stats().snapshotOnOpen).toBe("loaded");
     expect(reopened.stats().replayedBytesOnOpen).toBe(0);
-    expect(dumpAll(reopened)).toEqual(before);
+    expect(dumpWithMetadata(reopened)).toEqual(before);
     expect(reopened.getMetadata("empty-metadata")).toEqual(new Uint8Array(0));
     expect(reopened.getMetadata("largest-metadata")).toEqual(largest);
     expect(reopened.getMetadata("plain")).toBeNull();
@@ -211,7 +206,7 @@ describe("index snapshot", () => {
         seededValue(i, 30),
         i % 2 === 0 ? { metadata: Buffer.from(`m${i}`) } : {},
       );
-    const before = dumpAll(store);
+    const before = dumpWithMetadata(store);
     const liveBytes = store.stats().liveBytes;
     await store.close();
     const path = join(dir, "index.snapshot");
@@ -225,7 +220,7 @@ describe("index snapshot", () => {
     const reopened = await KVStore.open(dir, options);
     expect(reopened.stats().snapshotOnOpen).toBe("loaded");
     expect(reopened.stats().replayedBytesOnOpen).toBe(0);
-    expect(dumpAll(reopened)).toEqual(before);
+    expect(dumpWithMetadata(reopened)).toEqual(before);
     expect(reopened.stats().liveBytes).toBe(liveBytes);
     await reopened.close();
     // Closing saved the current format.
