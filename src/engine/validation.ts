@@ -17,6 +17,15 @@ export function checkKey(key: string, maxKeyBytes: number): number {
   return keyBytes;
 }
 
+/**
+ * A listing's `prefix` or `after`: keys are UTF-8, which a lone surrogate has no form in (it
+ * would be listed as U+FFFD, a different key). Throws InvalidKeyError.
+ */
+export function checkListBound(name: "prefix" | "after", bound: string | undefined): void {
+  if (bound !== undefined && (typeof bound !== "string" || !bound.isWellFormed()))
+    throw new InvalidKeyError(`${name} must be a string of valid UTF-8: no unpaired surrogate code unit`);
+}
+
 /** `set`'s value as bytes (a string as its UTF-8); throws ValueTooLargeError past `maxValueBytes`. */
 export function checkValue(value: Uint8Array | string, maxValueBytes: number): Uint8Array {
   const bytes = typeof value === "string" ? textEncoder.encode(value) : value;
