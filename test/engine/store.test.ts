@@ -278,6 +278,16 @@ describe("errors", () => {
     await store.close();
   });
 
+  it("refuses a listing limit that is not a whole number (NaN listed one key)", async () => {
+    const store = await open(tempDir());
+    for (const key of ["a", "b", "c"]) await store.set(key, "x");
+    for (const limit of [Number.NaN, 1.5, -1, Number.NEGATIVE_INFINITY])
+      expect(() => store.listKeys({ limit })).toThrow(RangeError);
+    expect(store.listKeys({ limit: Number.POSITIVE_INFINITY })).toEqual(["a", "b", "c"]);
+    expect(store.listKeys({ limit: 2 })).toEqual(["a", "b"]);
+    await store.close();
+  });
+
   it("rejects oversized values without storing anything", async () => {
     const store = await open(tempDir(), { maxValueBytes: 10 });
     await expect(store.set("k", new Uint8Array(11))).rejects.toBeInstanceOf(ValueTooLargeError);
