@@ -16,7 +16,7 @@ import { Snapshotter } from "./snapshotter.ts";
 import { type CommitOptions, StagedValue } from "./staged-value.ts";
 import { StorageFailure } from "./storage-failure.ts";
 import type { KVStoreStats, ListOptions, OpenValue, SegmentStats, SetOptions } from "./store-types.ts";
-import { checkKey, checkMetadata, checkValue } from "./validation.ts";
+import { checkKey, checkListOptions, checkMetadata, checkValue } from "./validation.ts";
 import { ValueReader } from "./value-reader.ts";
 import { GroupCommitter } from "./writer.ts";
 
@@ -258,6 +258,7 @@ export class KVStore {
   /** Keys in unsigned byte order of their UTF-8, optionally filtered and paged. */
   listKeys(options?: ListOptions): string[] {
     this.assertOpen();
+    checkListOptions(options);
     return this.index.list(options);
   }
 

@@ -1,5 +1,6 @@
 import { InvalidKeyError, InvalidValueError, KeyTooLargeError, ValueTooLargeError } from "./errors.ts";
 import { MAX_METADATA_BYTES } from "./record.ts";
+import type { ListOptions } from "./store-types.ts";
 
 // The checks a write passes before anything of it is written (see KVStore.set).
 
@@ -15,6 +16,22 @@ export function checkKey(key: string, maxKeyBytes: number): number {
   const keyBytes = Buffer.byteLength(key, "utf8");
   if (keyBytes > maxKeyBytes) throw new KeyTooLargeError(keyBytes, maxKeyBytes);
   return keyBytes;
+}
+
+/**
+ * A listing's options. `prefix` and `after` must be well-formed: keys are UTF-8, which a lone
+ * surrogate has no form in (it would be listed as U+FFFD, a different key); InvalidKeyError.
+ * `limit` must be a whole number from 0, or Infinity; RangeError.
+ */
+export function checkListOptions(options: ListOptions | undefined): void {
+  for (const name of ["prefix", "after"] as const) {
+    const bound = options?.[name];
+    if (bound !== undefined && (typeof bound !== "string" || !bound.isWellFormed()))
+      throw new InvalidKeyError(`${name} must be a string of valid UTF-8: no unpaired surrogate code unit`);
+  }
+  const limit = options?.limit;
+  if (limit !== undefined && !(limit === Number.POSITIVE_INFINITY || (Number.isInteger(limit) && limit >= 0)))
+    throw new RangeError(`limit must be a whole number from 0 (or Infinity), not ${limit}`);
 }
 
 /** `set`'s value as bytes (a string as its UTF-8); throws ValueTooLargeError past `maxValueBytes`. */

@@ -258,6 +258,36 @@ describe("errors", () => {
     await store.close();
   });
 
+  it("never answers a read of a key with a lone surrogate with the U+FFFD key's value", async () => {
+    // Such a key cannot be stored (set refuses it), so no read may find it: encoding it to UTF-8
+    // for the index would turn the surrogate into U+FFFD and find a different key.
+    const store = await open(tempDir());
+    await store.set("x\ufffd", "replacement", { metadata: bytes("meta") });
+    for (const lone of ["x\ud800", "x\udc00"]) {
+      expect(store.get(lone)).toBeNull();
+      expect(store.has(lone)).toBe(false);
+      expect(store.valueLength(lone)).toBeNull();
+      expect(store.getMetadata(lone)).toBeNull();
+      expect(store.openValue(lone)).toBeNull();
+      // A listing bound that no UTF-8 key can start with or equal is refused, not read as U+FFFD.
+      expect(() => store.listKeys({ prefix: lone })).toThrow(InvalidKeyError);
+      expect(() => store.listKeys({ after: lone })).toThrow(InvalidKeyError);
+    }
+    expect(text(store.get("x\ufffd"))).toBe("replacement");
+    expect(store.listKeys({ prefix: "x" })).toEqual(["x\ufffd"]);
+    await store.close();
+  });
+
+  it("refuses a listing limit that is not a whole number (NaN listed one key)", async () => {
+    const store = await open(tempDir());
+    for (const key of ["a", "b", "c"]) await store.set(key, "x");
+    for (const limit of [Number.NaN, 1.5, -1, Number.NEGATIVE_INFINITY])
+      expect(() => store.listKeys({ limit })).toThrow(RangeError);
+    expect(store.listKeys({ limit: Number.POSITIVE_INFINITY })).toEqual(["a", "b", "c"]);
+    expect(store.listKeys({ limit: 2 })).toEqual(["a", "b"]);
+    await store.close();
+  });
+
   it("rejects oversized values without storing anything", async () => {
     const store = await open(tempDir(), { maxValueBytes: 10 });
     await expect(store.set("k", new Uint8Array(11))).rejects.toBeInstanceOf(ValueTooLargeError);

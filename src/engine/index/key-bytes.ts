@@ -10,6 +10,8 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: false });
 export class KeyScratch {
   bytes = new Uint8Array(256);
   length = 0;
+  /** False when the last string encoded had a lone surrogate (encoded as U+FFFD: not its bytes). */
+  wellFormed = true;
 
   /** Encodes `key` into `bytes[0, length)`; returns this. */
   encode(key: string): this {
@@ -21,11 +23,13 @@ export class KeyScratch {
       const unit = key.charCodeAt(i);
       if (unit >= 0x80) {
         this.length = utf8.encodeInto(key, bytes).written;
+        this.wellFormed = key.isWellFormed();
         return this;
       }
       bytes[i] = unit;
     }
     this.length = n;
+    this.wellFormed = true;
     return this;
   }
 

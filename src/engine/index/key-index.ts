@@ -44,7 +44,8 @@ export interface KeyIndexOptions {
  *
  * Keys are bytes everywhere; each method that takes a key also takes a string, encoded as
  * UTF-8 into a reusable buffer (no allocation for ASCII keys). A string must be well-formed
- * (the store refuses lone surrogates): encoding turns each into U+FFFD. `list` decodes keys as
+ * (the store refuses lone surrogates): encoding turns each into U+FFFD, except that a lookup
+ * (`find`, `get`, `has`) of such a string finds nothing. `list` decodes keys as
  * UTF-8; binary keys are listed whole by `listBytes`.
  */
 export class KeyIndex {
@@ -199,6 +200,9 @@ export class KeyIndex {
   /** The entry id of `key`, or -1 when absent. */
   find(key: string | Uint8Array): number {
     const bytes = this.bytesOf(key);
+    // A string with a lone surrogate has no UTF-8 form, so no key stored equals it; its encoding
+    // (U+FFFD in the surrogate's place) would find a different key.
+    if (typeof key === "string" && !this.scratch.wellFormed) return -1;
     const length = this.lengthOfKey(key);
     return this.table.find(bytes, length, this.table.hashOf(bytes, length));
   }
