@@ -10,7 +10,7 @@ import {
   silentLogger,
   ValueTooLargeError,
 } from "../../src/index.ts";
-import { type FaultRule, FaultyFileSystem, failing } from "../fault/faulty-file-system.ts";
+import { FaultyFileSystem, failing } from "../fault/faulty-file-system.ts";
 import { crashCopy, seededValue, tempDir, text } from "../helpers.ts";
 
 const baseOptions: KVStoreOptions = {
