@@ -28,6 +28,29 @@ export const loopbackPolicy: SecurityPolicy = {
  * then the token. Returns the refusal (or the preflight's answer) to send, or undefined to let
  * the request through; CORS headers for the eventual response go into `responseHeaders`.
  */
+/**
+ * Verdicts of the Host check by policy and Host value: a client sends the same Host on every
+ * request, and the check parses it as a URL. At most HOST_VERDICTS values are kept per policy (a
+ * client that sends many only makes it check again).
+ */
+const hostVerdicts = new WeakMap<SecurityPolicy, Map<string, boolean>>();
+const HOST_VERDICTS = 256;
+
+function hostAllowed(hostHeader: string, policy: SecurityPolicy): boolean {
+  let verdicts = hostVerdicts.get(policy);
+  if (verdicts === undefined) {
+    verdicts = new Map();
+    hostVerdicts.set(policy, verdicts);
+  }
+  let verdict = verdicts.get(hostHeader);
+  if (verdict === undefined) {
+    verdict = isAllowedHost(hostHeader, { ...policy, hasTokens: !policy.tokens.isEmpty });
+    if (verdicts.size >= HOST_VERDICTS) verdicts.clear();
+    verdicts.set(hostHeader, verdict);
+  }
+  return verdict;
+}
+
 export function guardRequest(
   request: Request,
   policy: SecurityPolicy,
@@ -35,8 +58,7 @@ export function guardRequest(
 ): Response | undefined {
   // app.handle() in tests builds requests without a Host header; their URL carries it.
   const hostHeader = request.headers.get("host") ?? new URL(request.url).host;
-  const hostPolicy = { ...policy, hasTokens: !policy.tokens.isEmpty };
-  if (!isAllowedHost(hostHeader, hostPolicy)) {
+  if (!hostAllowed(hostHeader, policy)) {
     return refusal(421, `Host ${JSON.stringify(hostHeader)} is not served here; list it in ALLOWED_HOSTS`);
   }
 
