@@ -36,11 +36,36 @@ export function encodeBlobMetadata(contentType: string, lastModified: number): U
 
 /** The attributes `metadata` records, or the defaults when there is none or it cannot be read. */
 export function decodeBlobMetadata(metadata: Uint8Array | null): BlobAttributes {
-  const none = { contentType: DEFAULT_CONTENT_TYPE, lastModified: null };
-  if (metadata === null || metadata.length < HEADER_BYTES || metadata[0] !== VERSION) return none;
-  const view = new DataView(metadata.buffer, metadata.byteOffset, metadata.byteLength);
-  const lastModified = Number(view.getBigUint64(1, true));
-  const contentType = String.fromCharCode(...metadata.subarray(HEADER_BYTES));
-  if (!isMediaType(contentType) || lastModified > MAX_DATE_MS) return none;
+  if (metadata === null || metadata.length < HEADER_BYTES || metadata[0] !== VERSION) return NONE;
+  // u64 LE as two u32 halves: dates stay far below 2^53 (MAX_DATE_MS).
+  const low = (metadata[1] as number) | ((metadata[2] as number) << 8) | ((metadata[3] as number) << 16);
+  const lowTop = (metadata[4] as number) * 2 ** 24;
+  const high =
+    (metadata[5] as number) |
+    ((metadata[6] as number) << 8) |
+    ((metadata[7] as number) << 16) |
+    ((metadata[8] as number) << 24);
+  const lastModified = (high >>> 0) * 2 ** 32 + lowTop + low;
+  let contentType = "";
+  for (let i = HEADER_BYTES; i < metadata.length; i++)
+    contentType += String.fromCharCode(metadata[i] as number);
+  if (!isKnownMediaType(contentType) || lastModified > MAX_DATE_MS) return NONE;
   return { contentType, lastModified };
+}
+
+const NONE: BlobAttributes = Object.freeze({ contentType: DEFAULT_CONTENT_TYPE, lastModified: null });
+
+/**
+ * Media types already found valid: a blob server reads the same few types over and over, and
+ * the check is a long regular expression. Bounded like the types a client can make up.
+ */
+const validTypes = new Set<string>();
+const VALID_TYPES = 1024;
+
+function isKnownMediaType(contentType: string): boolean {
+  if (validTypes.has(contentType)) return true;
+  if (!isMediaType(contentType)) return false;
+  if (validTypes.size >= VALID_TYPES) validTypes.clear();
+  validTypes.add(contentType);
+  return true;
 }
