@@ -20,30 +20,33 @@ export class ValueReader {
     // A view the index reuses (no allocation): read before anything else touches the index.
     const location = this.index.get(key);
     if (location === undefined) return null;
-    const { segmentId, offset, length } = location;
-    const segment = this.segments.segmentOf(segmentId);
-    const mapped = segment.mappedUpTo(offset + length);
-    const value =
-      mapped !== null
-        ? copyValue(mapped, offset, length)
-        : copyValue(segment.read(offset, length), 0, length);
-    if (typeof value === "string") throw new CorruptionError(segment.path, offset, value);
-    return value;
+    return this.copyFromRecord(copyValue, location.segmentId, location.offset, location.length);
   }
 
   /** See `KVStore.getMetadata`. */
   getMetadata(key: string): Uint8Array | null {
     const location = this.index.get(key);
     if (location === undefined || location.metaBytes === 0) return null;
-    const { segmentId, offset, length } = location;
+    return this.copyFromRecord(copyMetadata, location.segmentId, location.offset, location.length);
+  }
+
+  /**
+   * Copies a part of a record (`copy`: its value or its metadata) out of the segment's memory
+   * map, or out of a read when the map does not reach it; throws CorruptionError when the
+   * record is damaged.
+   */
+  private copyFromRecord(
+    copy: typeof copyValue | typeof copyMetadata,
+    segmentId: number,
+    offset: number,
+    length: number,
+  ): Uint8Array | null {
     const segment = this.segments.segmentOf(segmentId);
     const mapped = segment.mappedUpTo(offset + length);
-    const metadata =
-      mapped !== null
-        ? copyMetadata(mapped, offset, length)
-        : copyMetadata(segment.read(offset, length), 0, length);
-    if (typeof metadata === "string") throw new CorruptionError(segment.path, offset, metadata);
-    return metadata;
+    const part =
+      mapped !== null ? copy(mapped, offset, length) : copy(segment.read(offset, length), 0, length);
+    if (typeof part === "string") throw new CorruptionError(segment.path, offset, part);
+    return part;
   }
 
   /** See `KVStore.valueLength`. */
