@@ -4,7 +4,7 @@ export * from "./engine/errors.ts";
 export type { FileSystem, OpenMode } from "./engine/file-system.ts";
 export type { FaultInjector, FaultPoint, KVStoreOptions, Logger, SyncMode } from "./engine/options.ts";
 export { consoleLogger, FAULT_POINTS, silentLogger } from "./engine/options.ts";
-export { RecordCrc } from "./engine/record.ts";
+export { RecordCrc, type ValueWithMetadata } from "./engine/record.ts";
 export type { CommitOptions, StagedValue } from "./engine/staged-value.ts";
 export {
   KVStore,

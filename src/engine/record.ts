@@ -188,6 +188,30 @@ export function copyMetadata(
   return source.slice(payload.start + META_LENGTH_BYTES, payload.start + payload.metaBytes);
 }
 
+/**
+ * The value and the metadata (null for op 1) of the SET record of `length` bytes at `at` in
+ * `source`, each copied out, once the record checks out: one CRC check for both.
+ */
+export function copyValueAndMetadata(
+  source: Uint8Array,
+  at: number,
+  length: number,
+): ValueWithMetadata | ParseFailure {
+  const payload = checkedPayload(source, at, length);
+  if (typeof payload === "string") return payload;
+  const metadata =
+    payload.metaBytes === 0
+      ? null
+      : source.slice(payload.start + META_LENGTH_BYTES, payload.start + payload.metaBytes);
+  return { value: source.slice(payload.start + payload.metaBytes, payload.end), metadata };
+}
+
+/** A value with the metadata stored beside it (null when it has none). */
+export interface ValueWithMetadata {
+  value: Uint8Array;
+  metadata: Uint8Array | null;
+}
+
 /** What `checkedPayload` returns, reused: a read allocates nothing but the value it returns
  * (and the view the CRC is computed over). Read its fields before the next call. */
 const payload = { start: 0, end: 0, metaBytes: 0 };

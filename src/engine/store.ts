@@ -8,7 +8,7 @@ import type { KeyIndex } from "./index/key-index.ts";
 import { IndexWalks } from "./index-walks.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { type KVStoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { Op } from "./record.ts";
+import { Op, type ValueWithMetadata } from "./record.ts";
 import { type RecoveredState, recover } from "./recovery.ts";
 import type { Segment } from "./segment.ts";
 import { SegmentSet } from "./segment-set.ts";
@@ -242,6 +242,16 @@ export class KVStore {
   getMetadata(key: string): Uint8Array | null {
     this.assertOpen();
     return this.reader.getMetadata(key);
+  }
+
+  /**
+   * The value of `key` and its metadata (see `set`; null when it has none), read together: one
+   * lookup and one CRC check. Null when the key is absent. Throws CorruptionError if its record
+   * is damaged.
+   */
+  getWithMetadata(key: string): ValueWithMetadata | null {
+    this.assertOpen();
+    return this.reader.getWithMetadata(key);
   }
 
   /** Length in bytes of the value stored under `key`, or null; reads nothing from disk. */

@@ -1,7 +1,15 @@
 import { CorruptionError } from "./errors.ts";
 import type { FileSystem } from "./file-system.ts";
 import type { KeyIndex } from "./index/key-index.ts";
-import { copyMetadata, copyValue, HEADER_BYTES, META_LENGTH_BYTES, RECORD_OVERHEAD } from "./record.ts";
+import {
+  copyMetadata,
+  copyValue,
+  copyValueAndMetadata,
+  HEADER_BYTES,
+  META_LENGTH_BYTES,
+  RECORD_OVERHEAD,
+  type ValueWithMetadata,
+} from "./record.ts";
 import type { SegmentSet } from "./segment-set.ts";
 import type { OpenValue } from "./store-types.ts";
 import type { GroupCommitter } from "./writer.ts";
@@ -30,17 +38,24 @@ export class ValueReader {
     return this.copyFromRecord(copyMetadata, location.segmentId, location.offset, location.length);
   }
 
+  /** See `KVStore.getWithMetadata`. */
+  getWithMetadata(key: string): ValueWithMetadata | null {
+    const location = this.index.get(key);
+    if (location === undefined) return null;
+    return this.copyFromRecord(copyValueAndMetadata, location.segmentId, location.offset, location.length);
+  }
+
   /**
    * Copies a part of a record (`copy`: its value or its metadata) out of the segment's memory
    * map, or out of a read when the map does not reach it; throws CorruptionError when the
    * record is damaged.
    */
-  private copyFromRecord(
-    copy: typeof copyValue | typeof copyMetadata,
+  private copyFromRecord<Part>(
+    copy: (source: Uint8Array, at: number, length: number) => Part | string,
     segmentId: number,
     offset: number,
     length: number,
-  ): Uint8Array | null {
+  ): Part {
     const segment = this.segments.segmentOf(segmentId);
     const mapped = segment.mappedUpTo(offset + length);
     const part =

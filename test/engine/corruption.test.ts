@@ -161,6 +161,7 @@ describe("recovery from damage", () => {
     await store.set("k", seededValue(1, 100));
     flipByte(join(dir, segmentFileName(1)), 30);
     expect(() => store.get("k")).toThrow(CorruptionError);
+    expect(() => store.getWithMetadata("k")).toThrow(CorruptionError);
     await store.close();
   });
 });

@@ -96,6 +96,9 @@ describe("metadata in the store", () => {
     expect(store.getMetadata("with")).toEqual(bytes("type=text"));
     expect(store.getMetadata("without")).toBeNull();
     expect(store.getMetadata("absent")).toBeNull();
+    expect(store.getWithMetadata("with")).toEqual({ value: bytes("value"), metadata: bytes("type=text") });
+    expect(store.getWithMetadata("without")).toEqual({ value: bytes("plain"), metadata: null });
+    expect(store.getWithMetadata("absent")).toBeNull();
     const file = store.openValue("with");
     if (file === null) throw new Error("no value");
     try {

@@ -88,6 +88,7 @@ async function checkEqual(
     expect(store.get(key)).toEqual(value);
     expect(store.valueLength(key)).toBe(value.length);
     expect(store.getMetadata(key)).toEqual(metadataModel.get(key) ?? null);
+    expect(store.getWithMetadata(key)).toEqual({ value, metadata: metadataModel.get(key) ?? null });
   }
   expect(store.stats().numKeys).toBe(model.size);
 }
