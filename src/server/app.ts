@@ -59,27 +59,54 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     const seconds = (performance.now() - (receivedAt.get(request) ?? performance.now())) / 1000;
     // Keys with a `/` take the hidden wildcard route; count them with the others.
     const routeLabel = route === undefined ? "unmatched" : route === "/blobs/*" ? "/blobs/:key" : route;
-    metrics.requests.inc({ method: request.method, route: routeLabel, status: String(status) });
-    metrics.latency.observe({ method: request.method, route: routeLabel }, seconds);
+    metrics.answered(request.method, routeLabel, status, seconds);
     if (logRequests)
       logger.debug(`${request.method} ${request.url} ${status} ${(seconds * 1000).toFixed(2)}ms`);
   };
 
   const refuseMethod = methodRefuser(() => app.routes);
+  const isFromSocket = (request: Request) => app.server?.requestIP(request) != null;
+
+  /**
+   * Everything that runs before routing, in one request hook: access checks (before any body
+   * is read), a URL Elysia can route, the rewritten-target check and HEAD of a blob. Elysia
+   * takes a hook for async, and then awaits it on every request (a microtask per request), when
+   * its source has the word async or await, or `return f(` or `=> f(`: this one must not.
+   */
+  function beforeRouting({
+    request,
+    set,
+  }: {
+    request: Request;
+    set: { headers: Record<string, string | number> };
+  }) {
+    receivedAt.set(request, performance.now());
+    // One return, of a variable: Bun's transpiler turns `const x = f(); return x;` into `return f()`.
+    let early: Response | Promise<Response> | undefined = guardRequest(request, security, set.headers);
+    if (early !== undefined) {
+      // Answered before routing, so no route hook records it; refusals are worth counting.
+      record(request, early.status === 204 ? "preflight" : "refused", early.status);
+    } else {
+      const routable = withRoutableUrl(request);
+      // Handled again under a URL that Elysia routes right; that request is the one recorded.
+      if (routable !== null) early = app.handle(routable);
+      else {
+        refuseRewrittenTarget(request, isFromSocket);
+        // Elysia would answer HEAD of a key with a `/` with the GET handler, reading the whole
+        // blob to count its bytes: HEAD of a blob is answered here, before routing.
+        if (request.method === "HEAD" && pathOf(request.url).startsWith("/blobs/")) {
+          early = blobHeadAnswer(storage, request);
+          record(request, "/blobs/:key", early.status);
+        }
+      }
+    }
+    return early;
+  }
 
   // Requests are recorded when their handler returns (onAfterHandle) or throws (onError), not in
   // onAfterResponse, which Elysia runs through a setImmediate per request: too dear on the hot path.
   const app = new Elysia({ name: "kvstore" })
-    // Access checks first: request hooks run in the order they are added, before routing. This
-    // one also starts the request's clock (also for a request handled again below).
-    .onRequest(({ request, set }) => {
-      receivedAt.set(request, performance.now());
-      const refused = guardRequest(request, security, set.headers);
-      // Answered before routing, so no route hook records it; refusals are worth counting.
-      if (refused !== undefined)
-        record(request, refused.status === 204 ? "preflight" : "refused", refused.status);
-      return refused;
-    })
+    .onRequest(beforeRouting)
     .onAfterHandle(({ request, route, set, responseValue }) => {
       record(request, route, responseValue instanceof Response ? responseValue.status : Number(set.status));
     })
@@ -105,19 +132,5 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
     .use(metricsRoutes(storage, metrics, uptimeSeconds))
     .use(adminRoutes(storage))
     .use(dashboardRoutes());
-  // Hooks on requests run before routing, wherever they are added, in the order they are added:
-  // this one answers HEAD of a blob itself, so access checks must be request hooks added before it.
-  return app.onRequest(({ request }) => {
-    // Handled again under a URL that Elysia routes right; that request is the one recorded.
-    const routable = withRoutableUrl(request);
-    if (routable !== null) return app.handle(routable);
-    refuseRewrittenTarget(request, () => app.server?.requestIP(request) != null);
-    // Elysia would answer HEAD of a key with a `/` with the GET handler, reading the whole blob
-    // to count its bytes: HEAD of a blob is answered here, before routing.
-    if (request.method === "HEAD" && pathOf(request.url).startsWith("/blobs/")) {
-      const response = blobHeadAnswer(storage, request);
-      record(request, "/blobs/:key", response.status);
-      return response;
-    }
-  });
+  return app;
 }

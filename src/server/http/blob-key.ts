@@ -28,12 +28,8 @@ export function blobKeyFromUrl(url: string): string {
         `"." or ".." segment: ${PERCENT_ENCODE}`,
     );
   }
-  let key: string;
-  try {
-    key = decodeURIComponent(encoded);
-  } catch {
-    throw new HttpError(400, "key is not valid percent-encoded UTF-8");
-  }
+  const key = decodedOrNull(encoded);
+  if (key === null) throw new HttpError(400, "key is not valid percent-encoded UTF-8");
   if (key.includes("\uFFFD")) {
     throw new HttpError(
       400,
@@ -51,4 +47,15 @@ export function pathOf(url: string): string {
   if (pathStart === -1) return "/";
   const queryStart = url.indexOf("?", pathStart);
   return url.slice(pathStart, queryStart === -1 ? undefined : queryStart);
+}
+
+/** `encoded` percent-decoded as UTF-8, or null when it cannot be. */
+export function decodedOrNull(encoded: string): string | null {
+  // Most keys have no escape, and decodeURIComponent would only copy them.
+  if (!encoded.includes("%")) return encoded;
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return null;
+  }
 }

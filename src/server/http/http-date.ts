@@ -11,10 +11,24 @@ const RFC_850 = new RegExp(
 );
 const ASCTIME = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
 
+/**
+ * Dates already formatted, by second: blobs written together are read together, and formatting
+ * costs more than a lookup. At most FORMATTED_DATES are kept.
+ */
+const formattedDates = new Map<number, string>();
+const FORMATTED_DATES = 256;
+
 /** `ms` since the epoch as an IMF-fixdate, to the second below. */
 export function formatHttpDate(ms: number): string {
-  // toUTCString is IMF-fixdate for the years 0 to 9999.
-  return new Date(ms).toUTCString();
+  const second = Math.floor(ms / 1000);
+  let text = formattedDates.get(second);
+  if (text === undefined) {
+    // toUTCString is IMF-fixdate for the years 0 to 9999.
+    text = new Date(second * 1000).toUTCString();
+    if (formattedDates.size >= FORMATTED_DATES) formattedDates.clear();
+    formattedDates.set(second, text);
+  }
+  return text;
 }
 
 /** Milliseconds since the epoch of an HTTP date, or null when `text` is not one. */

@@ -1,4 +1,4 @@
-import { pathOf } from "./blob-key.ts";
+import { decodedOrNull, pathOf } from "./blob-key.ts";
 import { HttpError } from "./http-error.ts";
 
 const BLOBS_PREFIX = "/blobs/";
@@ -34,7 +34,7 @@ const KEY_ROUTE_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE"]);
  * `/` (`a/b/../c` arrives as `a/c`) cannot be detected. `fromSocket` tells requests Bun received
  * from those made by `app.handle()` or re-made by withRoutableUrl, which carry no parameters.
  */
-export function refuseRewrittenTarget(request: Request, fromSocket: () => boolean): void {
+export function refuseRewrittenTarget(request: Request, fromSocket: (request: Request) => boolean): void {
   const rawKey = (request as { params?: Record<string, string | undefined> }).params?.key;
   const path = pathOf(request.url);
   if (!path.startsWith(BLOBS_PREFIX)) {
@@ -48,7 +48,8 @@ export function refuseRewrittenTarget(request: Request, fromSocket: () => boolea
     if (key !== rawKey) throw rewrittenTarget();
     return;
   }
-  if (!key.includes("/") && KEY_ROUTE_METHODS.has(request.method) && fromSocket()) throw rewrittenTarget();
+  if (!key.includes("/") && KEY_ROUTE_METHODS.has(request.method) && fromSocket(request))
+    throw rewrittenTarget();
 }
 
 function rewrittenTarget(): HttpError {
@@ -57,12 +58,4 @@ function rewrittenTarget(): HttpError {
     'the request path has a "\\" or a "." or ".." segment (also when spelled %2E), which the HTTP ' +
       'server rewrites: percent-encode "\\" as %5C and the "/" next to a dot segment as %2F',
   );
-}
-
-function decodedOrNull(encoded: string): string | null {
-  try {
-    return decodeURIComponent(encoded);
-  } catch {
-    return null;
-  }
 }

@@ -25,6 +25,11 @@ function labelKey(labels: Labels): string {
   return key;
 }
 
+/** One labelled series of a counter, held by a caller that counts it often. */
+export interface CounterSeries {
+  inc(by?: number): void;
+}
+
 export class Counter implements MetricFamily {
   readonly type = "counter";
   private readonly values = new Map<string, { labels: Labels; value: number }>();
@@ -35,10 +40,23 @@ export class Counter implements MetricFamily {
   ) {}
 
   inc(labels: Labels = {}, by = 1): void {
+    this.series(labels).inc(by);
+  }
+
+  /** The series of `labels`, to count without finding it again each time. */
+  series(labels: Labels): CounterSeries {
     const key = labelKey(labels);
-    const entry = this.values.get(key);
-    if (entry === undefined) this.values.set(key, { labels, value: by });
-    else entry.value += by;
+    let entry = this.values.get(key);
+    if (entry === undefined) {
+      entry = { labels, value: 0 };
+      this.values.set(key, entry);
+    }
+    const counted = entry;
+    return {
+      inc(by = 1) {
+        counted.value += by;
+      },
+    };
   }
 
   collect(): Sample[] {
@@ -46,9 +64,14 @@ export class Counter implements MetricFamily {
   }
 }
 
+/** One labelled series of a histogram, held by a caller that observes it often. */
+export interface HistogramSeries {
+  observe(value: number): void;
+}
+
 export class Histogram implements MetricFamily {
   readonly type = "histogram";
-  private readonly series = new Map<
+  private readonly values = new Map<
     string,
     { labels: Labels; counts: number[]; sum: number; count: number }
   >();
@@ -61,22 +84,34 @@ export class Histogram implements MetricFamily {
   ) {}
 
   observe(labels: Labels, value: number): void {
+    this.series(labels).observe(value);
+  }
+
+  /** The series of `labels`, to observe without finding it again each time. */
+  series(labels: Labels): HistogramSeries {
     const key = labelKey(labels);
-    let entry = this.series.get(key);
+    let entry = this.values.get(key);
     if (entry === undefined) {
       entry = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(key, entry);
+      this.values.set(key, entry);
     }
-    // Counts are stored per bucket and made cumulative when rendered.
-    const bucket = this.buckets.findIndex((bound) => value <= bound);
-    if (bucket >= 0) entry.counts[bucket] = (entry.counts[bucket] ?? 0) + 1;
-    entry.sum += value;
-    entry.count++;
+    const observed = entry;
+    const buckets = this.buckets;
+    return {
+      observe(value) {
+        // Counts are stored per bucket and made cumulative when rendered.
+        let bucket = 0;
+        while (bucket < buckets.length && value > (buckets[bucket] as number)) bucket++;
+        if (bucket < buckets.length) observed.counts[bucket] = (observed.counts[bucket] as number) + 1;
+        observed.sum += value;
+        observed.count++;
+      },
+    };
   }
 
   collect(): Sample[] {
     const samples: Sample[] = [];
-    for (const { labels, counts, sum, count } of this.series.values()) {
+    for (const { labels, counts, sum, count } of this.values.values()) {
       let cumulative = 0;
       this.buckets.forEach((bound, i) => {
         cumulative += counts[i] ?? 0;

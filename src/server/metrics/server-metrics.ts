@@ -1,9 +1,21 @@
 import type { BlobStorage } from "../../volume/blob-storage.ts";
-import { Counter, Histogram, MetricsRegistry, ObservedMetric } from "./registry.ts";
+import {
+  Counter,
+  type CounterSeries,
+  Histogram,
+  type HistogramSeries,
+  MetricsRegistry,
+  ObservedMetric,
+} from "./registry.ts";
 
 const LATENCY_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
+
+interface AnsweredSeries {
+  count: CounterSeries;
+  latency: HistogramSeries;
+}
 
 /** Everything /metrics exposes in the Prometheus formats. */
 export class ServerMetrics {
@@ -24,6 +36,33 @@ export class ServerMetrics {
   readonly blobBytesSent = this.registry.register(
     new Counter("kvstore_blob_sent_bytes", "Bytes of blobs sent in GET responses."),
   );
+
+  /** The series of each method, route and status answered so far: no label string per request. */
+  private readonly answeredSeries = new Map<string, Map<string, Map<number, AnsweredSeries>>>();
+
+  /** Counts one answered request and its time to answer. */
+  answered(method: string, route: string, status: number, seconds: number): void {
+    let byRoute = this.answeredSeries.get(method);
+    if (byRoute === undefined) {
+      byRoute = new Map();
+      this.answeredSeries.set(method, byRoute);
+    }
+    let byStatus = byRoute.get(route);
+    if (byStatus === undefined) {
+      byStatus = new Map();
+      byRoute.set(route, byStatus);
+    }
+    let series = byStatus.get(status);
+    if (series === undefined) {
+      series = {
+        count: this.requests.series({ method, route, status: String(status) }),
+        latency: this.latency.series({ method, route }),
+      };
+      byStatus.set(status, series);
+    }
+    series.count.inc();
+    series.latency.observe(seconds);
+  }
 
   constructor(storage: BlobStorage, uptimeSeconds: () => number) {
     const gauge = (name: string, help: string, read: () => number) =>

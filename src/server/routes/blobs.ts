@@ -15,6 +15,7 @@ import { type BodyLimits, pipeRequestBody } from "../http/request-body.ts";
 import { refuseAnnouncedTrailers } from "../http/trailers.ts";
 import { uploadContentType } from "../http/upload-content-type.ts";
 import { checkWritePreconditions } from "../http/write-preconditions.ts";
+import type { CounterSeries } from "../metrics/registry.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
 import {
   BlobKeyParams,
@@ -101,6 +102,8 @@ const listHeaders = {
  * `/blobs/*` for keys with one (hidden, same handler). Both read the key from the raw URL.
  */
 export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRouteOptions) {
+  const bytesSent = metrics.blobBytesSent.series({});
+  const bytesReceived = metrics.blobBytesReceived.series({});
   const storeBlob = async ({ request }: { request: Request }) => {
     const key = blobKeyFromUrl(request.url);
     storage.checkKey(key);
@@ -114,7 +117,7 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
         checkWritePreconditions(request.headers, storage.summary(key)?.etag ?? null);
       }
       const { meta, etag } = await storage.commitUpload(upload, contentType);
-      metrics.blobBytesReceived.inc({}, meta.size);
+      bytesReceived.inc(meta.size);
       return new Response(JSON.stringify(meta), {
         status: 201,
         headers: { "content-type": "application/json", etag: `"${etag}"` },
@@ -125,10 +128,13 @@ export function blobRoutes(storage: BlobStorage, { bodyLimits, metrics }: BlobRo
     }
   };
 
+  // Written so that Elysia does not take it for async (see beforeRouting in app.ts): one return,
+  // of a variable.
   const getBlob = ({ request }: { request: Request }) => {
     // A 304 sends no bytes: a large blob's cached etag decides it without reading the blob.
-    const notModified = hasReadConditions(request) ? conditionalAnswer(request, summarize(request)) : null;
-    return notModified ?? rangedAnswer(request, readBlob(request), metrics);
+    let answer = hasReadConditions(request) ? conditionalAnswer(request, summarize(request)) : null;
+    if (answer === null) answer = rangedAnswer(request, readBlob(request), bytesSent);
+    return answer;
   };
 
   const headBlob = ({ request }: { request: Request }) => blobHeadAnswer(storage, request);
@@ -389,7 +395,7 @@ function conditionalAnswer(request: Request, blob: BlobSummary): Response | null
 }
 
 /** The blob, or the single range of it that the request asks for. */
-function rangedAnswer(request: Request, blob: StoredBlob, metrics: ServerMetrics): Response {
+function rangedAnswer(request: Request, blob: StoredBlob, bytesSent: CounterSeries): Response {
   const applicable = ifRangeHolds(request.headers.get("if-range"), blob.etag);
   const range = parseRange(applicable ? request.headers.get("range") : null, blob.size);
   if (range.kind === "unsatisfiable") {
@@ -400,13 +406,13 @@ function rangedAnswer(request: Request, blob: StoredBlob, metrics: ServerMetrics
     );
   }
   if (range.kind === "whole") {
-    metrics.blobBytesSent.inc({}, blob.size);
+    bytesSent.inc(blob.size);
     return new Response(bodyOf(blob, 0, blob.size), { headers: contentHeaders(blob, blob.size) });
   }
   const { start, end } = range;
   const headers = contentHeaders(blob, end + 1 - start);
   headers["content-range"] = `bytes ${start}-${end}/${blob.size}`;
-  metrics.blobBytesSent.inc({}, end + 1 - start);
+  bytesSent.inc(end + 1 - start);
   return new Response(bodyOf(blob, start, end + 1), { status: 206, headers });
 }
 

@@ -23,13 +23,18 @@ export function requirementOf(method: string, path: string, metricsPublic: boole
   return "admin";
 }
 
-function strongest(requirements: Requirement[]): Requirement {
-  let result: Requirement = "open";
-  for (const requirement of requirements) {
-    if (requirement !== "open" && (result === "open" || roleCovers(requirement, result)))
-      result = requirement;
-  }
-  return result;
+/** What a request needs: the stronger requirement of the paths it may be routed by. */
+function requirementOfPaths(method: string, url: string, metricsPublic: boolean): Requirement {
+  const [path, otherPath] = requestPaths(url);
+  const needed = requirementOf(method, path, metricsPublic);
+  if (otherPath === undefined) return needed;
+  return stronger(needed, requirementOf(method, otherPath, metricsPublic));
+}
+
+function stronger(one: Requirement, other: Requirement): Requirement {
+  if (one === "open") return other;
+  if (other === "open") return one;
+  return roleCovers(one, other) ? one : other;
 }
 
 const BEARER = /^Bearer[ ]+(\S+)[ ]*$/i;
@@ -45,8 +50,7 @@ export function checkAccess(
   metricsPublic: boolean,
 ): Response | undefined {
   if (tokens.isEmpty) return undefined;
-  const paths = requestPaths(request.url);
-  const needed = strongest(paths.map((path) => requirementOf(request.method, path, metricsPublic)));
+  const needed = requirementOfPaths(request.method, request.url, metricsPublic);
   if (needed === "open") return undefined;
   const presented = BEARER.exec(request.headers.get("authorization") ?? "")?.[1];
   if (presented === undefined) {

@@ -6,7 +6,7 @@ import { pathOf } from "../http/blob-key.ts";
  * (`http://x/blobs/admin/snapshot` is routed as `/admin/snapshot`); access is decided on both
  * readings so that such a request needs the role of either route.
  */
-export function requestPaths(url: string): string[] {
+export function requestPaths(url: string): [string] | [string, string] {
   const parsed = pathOf(url);
   const start = url.indexOf("/", 11);
   if (start === -1) return [parsed];
