@@ -86,11 +86,13 @@ export class BlobStorage {
     contentType = DEFAULT_CONTENT_TYPE,
   ): Promise<{ meta: BlobMeta; etag: string }> {
     this.largeEtags.delete(upload.key);
-    const metadata = encodeBlobMetadata(contentType, this.now());
-    return upload.commit(metadata).then(({ size, etag, crcEtag }) => ({
-      meta: { key: upload.key, etag: crcEtag, size, volume_id: this.volumeId },
-      etag,
-    }));
+    const writtenAt = this.now();
+    return upload
+      .commit((etag) => encodeBlobMetadata(contentType, writtenAt, etag))
+      .then(({ size, etag, crcEtag }) => ({
+        meta: { key: upload.key, etag: crcEtag, size, volume_id: this.volumeId },
+        etag,
+      }));
   }
 
   /** Stores `bytes` under `key`, as an upload of one chunk; see `commitUpload`. */
@@ -118,16 +120,19 @@ export class BlobStorage {
     const length = this.store.valueLength(key);
     if (length === null) return null;
     if (length < this.streamFromFileBytes) {
-      const bytes = this.store.get(key);
-      if (bytes === null) return null;
-      const attributes = this.attributesOf(this.store.getMetadata(key));
-      return { size: bytes.length, etag: etagOf(bytes), bytes, ...attributes };
+      const entry = this.store.getWithMetadata(key);
+      if (entry === null) return null;
+      const bytes = entry.value;
+      const { contentType, lastModified, etag } = this.attributesOf(entry.metadata);
+      return { size: bytes.length, etag: etag ?? etagOf(bytes), bytes, contentType, lastModified };
     }
     const file = this.store.openValue(key);
     if (file === null) return null;
     try {
+      // Its record is read whole for the CRC check anyway, which hashes its tag on the way.
       const etag = this.checkLarge(key, file);
-      return { size: file.length, etag, file, ...this.attributesOf(file.metadata) };
+      const { contentType, lastModified } = this.attributesOf(file.metadata);
+      return { size: file.length, etag, file, contentType, lastModified };
     } catch (error) {
       file.close();
       throw error;
@@ -142,10 +147,11 @@ export class BlobStorage {
     const length = this.store.valueLength(key);
     if (length === null) return null;
     if (length < this.streamFromFileBytes) {
-      const bytes = this.store.get(key);
-      if (bytes === null) return null;
-      const attributes = this.attributesOf(this.store.getMetadata(key));
-      return { size: bytes.length, etag: etagOf(bytes), streamed: false, ...attributes };
+      const entry = this.store.getWithMetadata(key);
+      if (entry === null) return null;
+      const { contentType, lastModified, etag } = this.attributesOf(entry.metadata);
+      const { value } = entry;
+      return { size: value.length, etag: etag ?? etagOf(value), streamed: false, contentType, lastModified };
     }
     const file = this.store.openValue(key);
     if (file === null) return null;
@@ -153,7 +159,8 @@ export class BlobStorage {
       const cached = this.largeEtags.get(key);
       const known = cached !== undefined && cached.path === file.path && cached.offset === file.offset;
       const etag = known ? cached.etag : this.checkLarge(key, file);
-      return { size: file.length, etag, streamed: true, ...this.attributesOf(file.metadata) };
+      const { contentType, lastModified } = this.attributesOf(file.metadata);
+      return { size: file.length, etag, streamed: true, contentType, lastModified };
     } finally {
       file.close();
     }

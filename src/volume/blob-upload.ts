@@ -62,21 +62,21 @@ export class BlobUpload {
 
   /**
    * Stores the blob under its key. Applied before the promise returns (so a precondition checked
-   * just before, in the same tick, holds for it), resolved once durable. `metadata`: the blob's
-   * metadata record (blob-metadata.ts), kept beside its bytes.
+   * just before, in the same tick, holds for it), resolved once durable. `metadataFor`: the
+   * blob's metadata record (blob-metadata.ts) for its entity tag, kept beside its bytes.
    */
-  commit(metadata: Uint8Array): Promise<CommittedUpload> {
+  commit(metadataFor: (etag: string) => Uint8Array): Promise<CommittedUpload> {
     this.ended = true;
     if (this.staged === null) {
       const bytes = this.block.subarray(0, this.filled);
       const tags = { size: bytes.length, etag: etagOf(bytes), crcEtag: crcEtagOf(bytes) };
-      return this.store.set(this.key, bytes, { metadata }).then(() => tags);
+      return this.store.set(this.key, bytes, { metadata: metadataFor(tags.etag) }).then(() => tags);
     }
     const staged = this.staged;
     // A blob of whole blocks has no last partial one: its tag hashes none (as etagOf does).
     if (this.filled > 0) this.stageBlock();
     const tags = { size: staged.size, etag: this.hasher.etag, crcEtag: crcEtagOfCrc(staged.crc32) };
-    return staged.commit({ metadata }).then(() => tags);
+    return staged.commit({ metadata: metadataFor(tags.etag) }).then(() => tags);
   }
 
   /** Drops what was received, deleting its staging file; nothing is stored. Idempotent; a no-op after commit. */

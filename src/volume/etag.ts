@@ -18,18 +18,27 @@ export class EtagHasher {
   }
 
   get etag(): string {
-    return this.hash.toString(16).padStart(16, "0");
+    return formatEtag(this.hash);
   }
 }
 
 /** The entity tag of `bytes`. */
 export function etagOf(bytes: Uint8Array): string {
+  // One block (every small value, and an empty one: its tag is a hash too) is hashed at once.
+  if (bytes.length <= ETAG_BLOCK_BYTES) return formatEtag(Bun.hash.xxHash64(bytes, 0n));
   const hasher = new EtagHasher();
-  // An empty value is one empty block, so that its tag is a hash too.
-  let start = 0;
-  do {
+  for (let start = 0; start < bytes.length; start += ETAG_BLOCK_BYTES) {
     hasher.add(bytes.subarray(start, start + ETAG_BLOCK_BYTES));
-    start += ETAG_BLOCK_BYTES;
-  } while (start < bytes.length);
+  }
   return hasher.etag;
+}
+
+/** Where a hash is put to be written out as hex: a native hex encoding, no BigInt formatting. */
+const hashBytes = Buffer.alloc(8);
+const hashView = new DataView(hashBytes.buffer, hashBytes.byteOffset, 8);
+
+/** A 64-bit hash as 16 lowercase hex digits, most significant first. */
+function formatEtag(hash: bigint): string {
+  hashView.setBigUint64(0, hash);
+  return hashBytes.toString("hex");
 }

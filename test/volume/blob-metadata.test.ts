@@ -3,26 +3,39 @@ import { decodeBlobMetadata, encodeBlobMetadata } from "../../src/volume/blob-me
 import { isMediaType } from "../../src/volume/media-type.ts";
 
 describe("blob metadata", () => {
-  it("round-trips a content type and a date with the documented layout", () => {
+  const etag = "c49aacf8080fe47f";
+
+  it("round-trips a content type, a date and an entity tag with the documented layout (version 2)", () => {
     const at = Date.UTC(2026, 10, 25, 16, 0, 0, 123);
-    const bytes = encodeBlobMetadata('text/plain; charset="utf-8"', at);
-    expect(bytes[0]).toBe(1);
+    const bytes = encodeBlobMetadata('text/plain; charset="utf-8"', at, etag);
+    expect(bytes[0]).toBe(2);
     expect(Buffer.from(bytes).readBigUInt64LE(1)).toBe(BigInt(at));
-    expect(Buffer.from(bytes.subarray(9)).toString("latin1")).toBe('text/plain; charset="utf-8"');
+    expect(Buffer.from(bytes.subarray(9, 17)).toString("hex")).toBe(etag);
+    expect(Buffer.from(bytes.subarray(17)).toString("latin1")).toBe('text/plain; charset="utf-8"');
     expect(decodeBlobMetadata(bytes)).toEqual({
       contentType: 'text/plain; charset="utf-8"',
       lastModified: at,
+      etag,
     });
   });
 
+  it("reads version 1 (no entity tag) as written before version 2", () => {
+    const at = Date.UTC(2026, 10, 25, 16, 0, 0, 123);
+    const version1 = Buffer.alloc(9 + "image/png".length);
+    version1[0] = 1;
+    version1.writeBigUInt64LE(BigInt(at), 1);
+    version1.write("image/png", 9, "latin1");
+    expect(decodeBlobMetadata(version1)).toEqual({ contentType: "image/png", lastModified: at, etag: null });
+  });
+
   it("reads missing, short, foreign or invalid metadata as none", () => {
-    const none = { contentType: "application/octet-stream", lastModified: null };
-    const good = encodeBlobMetadata("image/png", 1000);
+    const none = { contentType: "application/octet-stream", lastModified: null, etag: null };
+    const good = encodeBlobMetadata("image/png", 1000, etag);
     expect(decodeBlobMetadata(null)).toEqual(none);
-    expect(decodeBlobMetadata(good.subarray(0, 8))).toEqual(none);
-    expect(decodeBlobMetadata(Uint8Array.of(2, ...good.subarray(1)))).toEqual(none);
-    expect(decodeBlobMetadata(encodeBlobMetadata("image/png\r\nX-Evil: 1", 1000))).toEqual(none);
-    expect(decodeBlobMetadata(encodeBlobMetadata("image/png", 9e15))).toEqual(none);
+    expect(decodeBlobMetadata(good.subarray(0, 16))).toEqual(none);
+    expect(decodeBlobMetadata(Uint8Array.of(3, ...good.subarray(1)))).toEqual(none);
+    expect(decodeBlobMetadata(encodeBlobMetadata("image/png\r\nX-Evil: 1", 1000, etag))).toEqual(none);
+    expect(decodeBlobMetadata(encodeBlobMetadata("image/png", 9e15, etag))).toEqual(none);
   });
 });
 
