@@ -2,7 +2,7 @@ import type { KVStore, StagedValue } from "../index.ts";
 import { crcEtagOf, crcEtagOfCrc } from "./crc-etag.ts";
 import { ETAG_BLOCK_BYTES, EtagHasher, etagOf } from "./etag.ts";
 
-/** The first block buffer of a body of unknown length; it grows in place up to a whole block. */
+/** The first block buffer of a body of unknown length; it grows, doubling, up to a whole block. */
 const FIRST_BLOCK_BYTES = 64 * 1024;
 
 /** What an upload's commit resolves to: its size, and the two tags its answer carries. */
@@ -23,9 +23,12 @@ export interface CommittedUpload {
  * CRC are computed as the bytes pass.
  */
 export class BlobUpload {
-  private readonly blockMemory: ArrayBuffer;
-  /** A view that follows the block's memory as it grows (a length-tracking view). */
-  private readonly block: Uint8Array;
+  /**
+   * Where the current block gathers; replaced by a larger copy when a chunk does not fit. Not a
+   * resizable ArrayBuffer: reserving its maximum (1 MiB) of address space per upload cost a
+   * small PUT more than the rest of its handling.
+   */
+  private block: Uint8Array;
   private filled = 0;
   private staged: StagedValue | null = null;
   private readonly hasher = new EtagHasher();
@@ -38,8 +41,7 @@ export class BlobUpload {
     expectedBytes: number | null,
   ) {
     const first = Math.min(expectedBytes ?? FIRST_BLOCK_BYTES, ETAG_BLOCK_BYTES);
-    this.blockMemory = new ArrayBuffer(first, { maxByteLength: ETAG_BLOCK_BYTES });
-    this.block = new Uint8Array(this.blockMemory);
+    this.block = new Uint8Array(first);
   }
 
   /** Bytes received so far. */
@@ -52,7 +54,7 @@ export class BlobUpload {
     for (let at = 0; at < chunk.length; ) {
       const room = ETAG_BLOCK_BYTES - this.filled;
       const take = Math.min(room, chunk.length - at);
-      if (this.filled + take > this.blockMemory.byteLength) this.blockMemory.resize(this.filled + take);
+      if (this.filled + take > this.block.length) this.growBlock(this.filled + take);
       this.block.set(chunk.subarray(at, at + take), this.filled);
       this.filled += take;
       at += take;
@@ -84,6 +86,13 @@ export class BlobUpload {
     if (this.ended) return;
     this.ended = true;
     this.staged?.abort();
+  }
+
+  /** Moves the block into one of at least `bytes` (at most a whole block), doubling its size. */
+  private growBlock(bytes: number): void {
+    const grown = new Uint8Array(Math.min(Math.max(bytes, 2 * this.block.length), ETAG_BLOCK_BYTES));
+    grown.set(this.block.subarray(0, this.filled));
+    this.block = grown;
   }
 
   private stageBlock(): void {

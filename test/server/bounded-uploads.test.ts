@@ -1,6 +1,7 @@
 // The upload budget and the idle-body timeout as a client sees them, over raw connections that
 // send a request's headers and part of its body, then stall.
 import { describe, expect, it } from "bun:test";
+import { WHOLE_BODY_BYTES } from "../../src/server/http/request-body.ts";
 import { openRawConnection, type RawConnection } from "./raw-connection.ts";
 import { readResponses } from "./raw-http.ts";
 import { startTestServer } from "./served-app.ts";
@@ -67,21 +68,29 @@ describe("the upload budget", () => {
 });
 
 describe("an idle request body", () => {
-  it("is abandoned with a JSON 408 and its connection closed once no byte arrives for bodyIdleMs; nothing is stored", async () => {
-    const { origin, store } = await startTestServer({
-      bodyLimits: { uploadBudgetBytes: BUDGET, bodyIdleMs: 1000 },
+  // A body declared up to WHOLE_BODY_BYTES is read in one step, a longer one as a stream: both
+  // must end in a 408.
+  for (const [shape, declared] of [
+    ["a short declared body", 600],
+    ["a declared body read as a stream", WHOLE_BODY_BYTES + 1],
+  ] as const) {
+    it(`is abandoned with a JSON 408 and its connection closed once no byte arrives for bodyIdleMs; nothing is stored (${shape})`, async () => {
+      const budget = Math.max(BUDGET, declared);
+      const { origin, store } = await startTestServer({
+        bodyLimits: { uploadBudgetBytes: budget, maxBodyBytes: budget, bodyIdleMs: 1000 },
+      });
+      const connection = await stalledUpload(origin, "slow", declared);
+      const [answer] = await readResponses(connection, 1);
+      // The server closes the connection after its answer.
+      await expect(connection.waitUntil(() => false, "the connection to close")).rejects.toThrow(
+        "connection closed",
+      );
+      expect(answer?.status).toBe(408);
+      expect(answer?.headers.connection).toBe("close");
+      expect(JSON.parse(answer?.body ?? "{}").error).toContain("BODY_IDLE_SECONDS");
+      expect(await store.has("slow")).toBe(false);
+      // Its reservation was given back: the whole budget is free again.
+      expect(await putWhenBudgetAllows(origin, "whole", new Uint8Array(budget))).toBe(201);
     });
-    const connection = await stalledUpload(origin, "slow", 600);
-    const [answer] = await readResponses(connection, 1);
-    // The server closes the connection after its answer.
-    await expect(connection.waitUntil(() => false, "the connection to close")).rejects.toThrow(
-      "connection closed",
-    );
-    expect(answer?.status).toBe(408);
-    expect(answer?.headers.connection).toBe("close");
-    expect(JSON.parse(answer?.body ?? "{}").error).toContain("BODY_IDLE_SECONDS");
-    expect(await store.has("slow")).toBe(false);
-    // Its reservation was given back: the whole budget is free again.
-    expect(await putWhenBudgetAllows(origin, "whole", new Uint8Array(BUDGET))).toBe(201);
-  });
+  }
 });
