@@ -5,6 +5,7 @@
 // (defaults: 10 s and 64 connections per workload, 1 round). With several rounds, each round
 // starts the rotation at the next server and the table shows medians: on a shared machine one
 // 10 s measurement moves by more than the 5% that auth may cost. Needs wrk: apt-get install -y wrk.
+import { timingSafeEqual } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -112,9 +113,12 @@ async function runWrk(wrk: string, origin: string, scriptPath: string): Promise<
 /**
  * A server with nothing in the way: Bun.serve and a Map, the ceiling for the same workloads.
  * It also serves `/file/large`, a 10 MiB file sent with sendfile: the loopback's own ceiling.
+ * With `checks`, it also does the least that the safe server must do per request (see
+ * `requiredChecks`), so that the cost of that work on Bun is measured apart from kvstore's.
  */
-function startBareServer(largeFile: string): { origin: string; stop(): Promise<void> } {
+function startBareServer(largeFile: string, checks: boolean): { origin: string; stop(): Promise<void> } {
   const blobs = new Map<string, Uint8Array>();
+  const refusal = checks ? requiredChecks() : () => null;
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -123,6 +127,8 @@ function startBareServer(largeFile: string): { origin: string; stop(): Promise<v
       if (request.url.endsWith("/file/large")) {
         return new Response(Bun.file(largeFile), { headers: { "content-type": "application/octet-stream" } });
       }
+      const refused = refusal(request);
+      if (refused !== null) return refused;
       const key = request.url.slice(request.url.indexOf("/blobs/") + "/blobs/".length);
       if (request.method === "PUT") {
         blobs.set(key, await request.bytes());
@@ -130,10 +136,46 @@ function startBareServer(largeFile: string): { origin: string; stop(): Promise<v
       }
       const value = blobs.get(key);
       if (value === undefined) return new Response(null, { status: 404 });
-      return new Response(value, { headers: { "content-type": "application/octet-stream" } });
+      if (!checks) return new Response(value, { headers: { "content-type": "application/octet-stream" } });
+      return new Response(value, {
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-length": String(value.length),
+          etag: '"c49aacf8080fe47f"',
+          "accept-ranges": "bytes",
+          "last-modified": "Wed, 25 Nov 2026 16:00:00 GMT",
+          "content-security-policy": "sandbox",
+          "x-content-type-options": "nosniff",
+        },
+      });
     },
   });
   return { origin: `http://127.0.0.1:${server.port}`, stop: () => server.stop() };
+}
+
+/**
+ * What every request to the safe server costs at the least, as a bare check: the Host header
+ * looked up among the allowed ones, the Origin header read, the bearer token parsed and compared
+ * in constant time (SHA-256 of both sides). Its GET answers carry the headers kvstore sends:
+ * the strong ETag, Last-Modified and the two that keep a blob from running as a page.
+ */
+function requiredChecks(): (request: Request) => Response | null {
+  const grant = Bun.SHA256.hash(AUTH_TOKEN) as Uint8Array;
+  const allowedHosts = new Map<string, boolean>();
+  return (request) => {
+    const host = request.headers.get("host") ?? "";
+    let allowed = allowedHosts.get(host);
+    if (allowed === undefined) {
+      allowed = host.startsWith("127.0.0.1:");
+      allowedHosts.set(host, allowed);
+    }
+    if (!allowed) return new Response(null, { status: 421 });
+    if (request.headers.get("origin") !== null) return new Response(null, { status: 403 });
+    const token = /^Bearer[ ]+(\S+)[ ]*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+    const presented = Bun.SHA256.hash(token ?? "") as Uint8Array;
+    if (token === undefined || !timingSafeEqual(grant, presented)) return new Response(null, { status: 401 });
+    return null;
+  };
 }
 
 async function seed(target: Target): Promise<void> {
@@ -205,6 +247,7 @@ function printResults(results: Results, loopback: WrkResult): void {
       "kvstore/bare": `${(100 * percentOfBare(name, "kvstore")).toFixed(0)}%`,
       "auth req/s": Math.round(auth.requestsPerSecond),
       "auth/bare": `${(100 * percentOfBare(name, "kvstore auth")).toFixed(0)}%`,
+      "bare + checks/bare": `${(100 * percentOfBare(name, "bare + checks")).toFixed(0)}%`,
       "kvstore transfer/s": open.transferPerSecond,
       "auth avg latency": auth.latencyAverage,
     };
@@ -214,6 +257,9 @@ function printResults(results: Results, loopback: WrkResult): void {
       (ROUNDS > 1 ? `; medians of ${ROUNDS} rounds` : ""),
   );
   console.log('"auth": kvstore with AUTH_TOKEN set, every request sending Authorization: Bearer <token>');
+  console.log(
+    '"bare + checks": the bare server also checking Host, Origin and the token, and sending the GET headers kvstore sends',
+  );
   console.table(rows);
   for (const [workload, byTarget] of results) {
     for (const [target, outcome] of [...byTarget].flatMap(([name, all]) =>
@@ -307,8 +353,11 @@ async function main(): Promise<void> {
   try {
     const largeFile = join(work.path, "large.bin");
     writeFileSync(largeFile, new Uint8Array(LARGE_BYTES));
-    const bare = startBareServer(largeFile);
+    const bare = startBareServer(largeFile, false);
     targets.push({ name: "bare", origin: bare.origin, headers: {}, stop: bare.stop });
+    const checked = startBareServer(largeFile, true);
+    const bearer = { authorization: `Bearer ${AUTH_TOKEN}` };
+    targets.push({ name: "bare + checks", origin: checked.origin, headers: bearer, stop: checked.stop });
     targets.push(await startKvstore("kvstore", join(work.path, "open"), undefined));
     targets.push(await startKvstore("kvstore auth", join(work.path, "auth"), AUTH_TOKEN));
 
