@@ -1,3 +1,5 @@
+import { crc32Range } from "./crc32-range.ts";
+
 // One record of a segment file, little-endian:
 //
 // +-------+----+---------+---------+-----+-------+-------+
@@ -168,9 +170,14 @@ function metadataBlockAt(source: Uint8Array, payloadStart: number, payloadBytes:
  * made but the copy.
  */
 export function copyValue(source: Uint8Array, at: number, length: number): Uint8Array | ParseFailure {
-  const payload = checkedPayload(source, at, length);
+  const payload = uncheckedPayload(source, at, length);
   if (typeof payload === "string") return payload;
-  return source.slice(payload.start + payload.metaBytes, payload.end);
+  // The copy first, then the CRC: the head's in JavaScript, continued natively over the copy, so
+  // that no view of the source is made. A damaged record's copy is dropped.
+  const valueStart = payload.start + payload.metaBytes;
+  const value = source.slice(valueStart, payload.end);
+  const crc = Bun.hash.crc32(value, crc32Range(source, at, valueStart));
+  return crc === readU32(source, payload.end) ? value : "bad-crc";
 }
 
 /**
@@ -213,11 +220,22 @@ export interface ValueWithMetadata {
 }
 
 /** What `checkedPayload` returns, reused: a read allocates nothing but the value it returns
- * (and the view the CRC is computed over). Read its fields before the next call. */
+ * (and, but for `copyValue`, the view the CRC is computed over). Read its fields before the
+ * next call. */
 const payload = { start: 0, end: 0, metaBytes: 0 };
 
 /** Where the payload of a checked SET record is, and its metadata block's bytes. */
 function checkedPayload(source: Uint8Array, at: number, length: number): typeof payload | ParseFailure {
+  const found = uncheckedPayload(source, at, length);
+  if (typeof found === "string") return found;
+  return crcMatches(source, at, found.end) ? found : "bad-crc";
+}
+
+/**
+ * As `checkedPayload`, but the CRC is left to the caller: it is checked here only when the
+ * metadata block is found wrong, so that a damaged record is still told as "bad-crc" first.
+ */
+function uncheckedPayload(source: Uint8Array, at: number, length: number): typeof payload | ParseFailure {
   if (!hasMagic(source, at)) return "bad-magic";
   const op = source[at + 2];
   if (op !== Op.Set && op !== Op.SetWithMetadata) return "bad-op";
@@ -225,13 +243,12 @@ function checkedPayload(source: Uint8Array, at: number, length: number): typeof 
   const payloadBytes = readU32(source, at + 7);
   if (RECORD_OVERHEAD + keyBytes + payloadBytes !== length) return "bad-op";
   const crcAt = at + length - CRC_BYTES;
-  if (Bun.hash.crc32(source.subarray(at, crcAt)) !== readU32(source, crcAt)) return "bad-crc";
   const start = at + HEADER_BYTES + keyBytes;
   let metaBytes = 0;
   if (op === Op.SetWithMetadata) {
-    if (payloadBytes < META_LENGTH_BYTES) return "bad-op";
+    if (payloadBytes < META_LENGTH_BYTES) return crcMatches(source, at, crcAt) ? "bad-op" : "bad-crc";
     metaBytes = metadataBlockAt(source, start, payloadBytes);
-    if (metaBytes < 0) return "bad-op";
+    if (metaBytes < 0) return crcMatches(source, at, crcAt) ? "bad-op" : "bad-crc";
   }
   payload.start = start;
   payload.end = crcAt;
@@ -256,6 +273,10 @@ export class RecordCrc {
   matches(stored: Uint8Array): boolean {
     return stored.length === CRC_BYTES && readU32(stored, 0) === this.crc;
   }
+}
+
+function crcMatches(source: Uint8Array, at: number, crcAt: number): boolean {
+  return Bun.hash.crc32(source.subarray(at, crcAt)) === readU32(source, crcAt);
 }
 
 function hasMagic(source: Uint8Array, at: number): boolean {

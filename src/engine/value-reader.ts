@@ -66,9 +66,11 @@ export class ValueReader {
 
   /** See `KVStore.valueLength`. */
   valueLength(key: string): number | null {
-    const location = this.index.get(key);
-    if (location === undefined) return null;
-    return location.length - RECORD_OVERHEAD - Buffer.byteLength(key, "utf8") - location.metaBytes;
+    const index = this.index;
+    const id = index.find(key);
+    if (id === -1) return null;
+    // The key's byte length from the index: no second UTF-8 pass over the key.
+    return index.lengthOf(id) - RECORD_OVERHEAD - index.keyBytesLengthOf(id) - index.metaBytesOf(id);
   }
 
   /** See `KVStore.openValue`. */

@@ -96,6 +96,28 @@ describe("record codec", () => {
     }
   });
 
+  it("copies no value out of a record with a flipped bit anywhere, metadata or not", () => {
+    // The head's CRC is computed apart from the value's (crc32-range.ts): every byte must count.
+    const metadata = bytes("content-type: text/plain");
+    const value = seededValue(100, 7);
+    const keyBytes = 20;
+    for (const withMetadata of [false, true]) {
+      const metaBlock = withMetadata ? 2 + metadata.length : 0;
+      const record = new Uint8Array(recordLength(keyBytes, value.length, metaBlock));
+      const op = withMetadata ? Op.SetWithMetadata : Op.Set;
+      encodeRecord(record, 0, op, "k".repeat(keyBytes), keyBytes, value, withMetadata ? metadata : null);
+      expect(copyValue(record, 0, record.length)).toEqual(value);
+      for (let i = 0; i < record.length; i++) {
+        for (const bit of [0x01, 0x80]) {
+          const damaged = record.slice();
+          damaged[i] = (damaged[i] as number) ^ bit;
+          const copied = copyValue(damaged, 0, damaged.length);
+          expect([i, typeof copied === "string" ? "refused" : "copied"]).toEqual([i, "refused"]);
+        }
+      }
+    }
+  });
+
   it("copies a value out of a record only when the whole record checks out", () => {
     const record = encode(Op.Set, "key", bytes("value"));
     const inBuffer = new Uint8Array(record.length + 10);

@@ -320,6 +320,11 @@ export class KeyIndex {
     return this.columns.expiresAtOf(id);
   }
 
+  /** Bytes of the key's UTF-8 (or of a binary key). */
+  keyBytesLengthOf(id: number): number {
+    return this.arena.lengthOf(id);
+  }
+
   keyOf(id: number): string {
     return this.arena.decode(id);
   }
