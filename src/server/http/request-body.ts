@@ -1,3 +1,4 @@
+import { declaredLength } from "./content-length.ts";
 import { bodyTooLarge, HttpError } from "./http-error.ts";
 import type { UploadBudget } from "./upload-budget.ts";
 
@@ -37,9 +38,8 @@ export interface BodySink {
  * from then on.
  */
 export async function pipeRequestBody(request: Request, limits: BodyLimits, sink: BodySink): Promise<number> {
-  const declared = request.headers.get("content-length");
-  if (declared === null && request.body === null) return 0;
-  const declaredBytes = declared === null ? null : Number(declared);
+  const declaredBytes = declaredLength(request.headers);
+  if (declaredBytes === null && request.body === null) return 0;
   if (declaredBytes !== null && declaredBytes > limits.maxBytes) throw bodyTooLarge(limits.maxBytes);
   let taken = 0;
   let received = 0;

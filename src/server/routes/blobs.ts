@@ -11,6 +11,7 @@ import { ifRangeHolds } from "../http/if-range.ts";
 import { NEXT_AFTER_HEADER, pageOfKeys } from "../http/key-page.ts";
 import { whileConnectionOpen } from "../http/open-connection.ts";
 import { parseRange } from "../http/range.ts";
+import { declaredLength } from "../http/content-length.ts";
 import { type BodyLimits, pipeRequestBody } from "../http/request-body.ts";
 import { refuseAnnouncedTrailers } from "../http/trailers.ts";
 import { uploadContentType } from "../http/upload-content-type.ts";
@@ -322,8 +323,7 @@ async function receiveUpload(
   request: Request,
   limits: BodyLimits,
 ): Promise<BlobUpload> {
-  const declared = request.headers.get("content-length");
-  const upload = storage.startUpload(key, declared === null ? null : Number(declared));
+  const upload = storage.startUpload(key, declaredLength(request.headers));
   try {
     await pipeRequestBody(request, limits, upload);
     return upload;
