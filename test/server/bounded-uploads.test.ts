@@ -66,7 +66,7 @@ describe("the upload budget", () => {
     expect(await store.has("chunked")).toBe(false);
   });
 
-  it("holds after a body whose Content-Length is sent twice (Bun joins them: \"3, 3\"), read as that length", async () => {
+  it('holds after a body whose Content-Length is sent twice (Bun joins them: "3, 3"), read as that length', async () => {
     const { origin, store } = await startTestServer({ bodyLimits: { uploadBudgetBytes: BUDGET } });
     const twice = await openRawConnection(origin);
     twice.write(

@@ -3,6 +3,7 @@ import type { BlobStorage, BlobSummary, StoredBlob } from "../../volume/blob-sto
 import type { BlobUpload } from "../../volume/blob-upload.ts";
 import { streamValue } from "../../volume/value-stream.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
+import { declaredLength } from "../http/content-length.ts";
 import { formatHttpDate } from "../http/http-date.ts";
 import { blobNotFound } from "../http/http-error.ts";
 import { notModifiedSince } from "../http/if-modified-since.ts";
@@ -11,7 +12,6 @@ import { ifRangeHolds } from "../http/if-range.ts";
 import { NEXT_AFTER_HEADER, pageOfKeys } from "../http/key-page.ts";
 import { whileConnectionOpen } from "../http/open-connection.ts";
 import { parseRange } from "../http/range.ts";
-import { declaredLength } from "../http/content-length.ts";
 import { type BodyLimits, pipeRequestBody } from "../http/request-body.ts";
 import { refuseAnnouncedTrailers } from "../http/trailers.ts";
 import { uploadContentType } from "../http/upload-content-type.ts";
