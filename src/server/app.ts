@@ -87,17 +87,17 @@ export function createApp(storage: BlobStorage, options: AppOptions = {}) {
       // Answered before routing, so no route hook records it; refusals are worth counting.
       record(request, early.status === 204 ? "preflight" : "refused", early.status);
     } else {
+      // On the request Bun received: the copy made for routing has neither its socket nor the
+      // raw key Bun's router found, and would pass whatever target Bun rewrote.
+      refuseRewrittenTarget(request, isFromSocket);
       const routable = withRoutableUrl(request);
       // Handled again under a URL that Elysia routes right; that request is the one recorded.
       if (routable !== null) early = app.handle(routable);
-      else {
-        refuseRewrittenTarget(request, isFromSocket);
+      else if (request.method === "HEAD" && pathOf(request.url).startsWith("/blobs/")) {
         // Elysia would answer HEAD of a key with a `/` with the GET handler, reading the whole
         // blob to count its bytes: HEAD of a blob is answered here, before routing.
-        if (request.method === "HEAD" && pathOf(request.url).startsWith("/blobs/")) {
-          early = blobHeadAnswer(storage, request);
-          record(request, "/blobs/:key", early.status);
-        }
+        early = blobHeadAnswer(storage, request);
+        record(request, "/blobs/:key", early.status);
       }
     }
     return early;

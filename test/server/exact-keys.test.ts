@@ -64,6 +64,24 @@ describe("exact keys", () => {
     }
   });
 
+  it("refuses a target that Bun would rewrite into another key whatever the length of the Host header", async () => {
+    const security = { ...loopbackPolicy, allowedHosts: ["x", "ab"] };
+    const { origin, store } = await startTestServer({ security });
+    await store.set("j", "kept");
+    for (const host of ["x", "ab"]) {
+      for (const method of ["PUT", "GET", "DELETE"]) {
+        for (const target of ["/blobs/k/../j", "/blobs/k\\..\\j", "/blobs/k/%2e%2E/j"]) {
+          const request = rawRequest(method, target, { host, body: method === "PUT" ? "other" : "" });
+          const response = await exchange(origin, request);
+          const seen = { host, method, target, status: response.status };
+          expect(seen).toEqual({ ...seen, status: 400 });
+          expect(JSON.parse(response.body).error).toContain("percent-encode");
+        }
+      }
+    }
+    expect(new TextDecoder().decode(store.get("j") ?? undefined)).toBe("kept");
+  });
+
   it("refuses a key over the limit before reading the body", async () => {
     const { origin } = await startTestServer();
     const connection = await openRawConnection(origin);

@@ -36,6 +36,33 @@ describe("MetricsRegistry", () => {
     ]);
   });
 
+  it("exposes a counter series taken ahead only once counted, and counts its holders together", () => {
+    const registry = new MetricsRegistry();
+    const counter = registry.register(new Counter("app_bytes", "Bytes."));
+    const one = counter.series({});
+    const other = counter.series({});
+    expect(registry.render("prometheus")).not.toContain("app_bytes_total 0");
+    one.inc(2);
+    other.inc(3);
+    counter.inc({}, 4);
+    expect(registry.render("prometheus").split("\n").slice(2, -1)).toEqual(["app_bytes_total 9"]);
+  });
+
+  it("counts a value equal to a bucket's bound in that bucket, through a series held by its caller", () => {
+    const registry = new MetricsRegistry();
+    const histogram = registry.register(new Histogram("app_seconds", "Latency.", [0.1, 1]));
+    const series = histogram.series({ route: "/a" });
+    for (const value of [0.1, 1, 1.5]) series.observe(value);
+    histogram.observe({ route: "/a" }, 0);
+    expect(registry.render("prometheus").split("\n").slice(2, -1)).toEqual([
+      'app_seconds_bucket{route="/a",le="0.1"} 2',
+      'app_seconds_bucket{route="/a",le="1.0"} 3',
+      'app_seconds_bucket{route="/a",le="+Inf"} 4',
+      'app_seconds_sum{route="/a"} 2.6',
+      'app_seconds_count{route="/a"} 4',
+    ]);
+  });
+
   it("reads observed gauges and counters when rendering", () => {
     const registry = new MetricsRegistry();
     let keys = 1;

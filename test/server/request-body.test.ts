@@ -139,6 +139,18 @@ describe("pipeRequestBody", () => {
     expect(given.budget.bytesInFlight).toBe(0);
   });
 
+  it("abandons a short declared body not whole within idleMs (408) without saying that no byte came", async () => {
+    const given = limits(10_000, 1000, 50);
+    // Bytes may have been arriving all along: a body this short is read in one step, unseen.
+    const body = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(bytes(1)) });
+    const headers = { "content-length": "6" };
+    const request = new Request("http://localhost/blobs/k", { method: "PUT", body, headers });
+    const error = await refusal(readRequestBody(request, given));
+    expect(error.status).toBe(408);
+    expect(error.message).toContain("did not arrive within 0.05 s (BODY_IDLE_SECONDS)");
+    expect(given.budget.bytesInFlight).toBe(0);
+  });
+
   it("abandons a body from which nothing arrives for idleMs (408), and gives its bytes back", async () => {
     const given = limits(10_000, 1000, 50);
     const error = await refusal(readRequestBody(chunkedRequest([bytes(10)], "stall"), given));

@@ -1,3 +1,4 @@
+import { declaredLength } from "./content-length.ts";
 import { bodyTooLarge, HttpError } from "./http-error.ts";
 import type { UploadBudget } from "./upload-budget.ts";
 
@@ -23,6 +24,14 @@ export const WHOLE_BODY_BYTES = 64 * 1024;
 export const bodyIdle = (idleMs: number) =>
   new HttpError(408, `no byte of the request body arrived for ${idleMs / 1000} s (BODY_IDLE_SECONDS)`);
 
+/** The 408 of a body read in one step, of which bytes may well have been arriving all along. */
+const bodyNotWhole = (declaredBytes: number, idleMs: number) =>
+  new HttpError(
+    408,
+    `the request body (Content-Length ${declaredBytes}, read whole as it is at most ${WHOLE_BODY_BYTES} ` +
+      `bytes) did not arrive within ${idleMs / 1000} s (BODY_IDLE_SECONDS)`,
+  );
+
 /** Where a request body goes as it arrives; `append` may throw to refuse it (the body is then cancelled). */
 export interface BodySink {
   append(chunk: Uint8Array): void;
@@ -37,9 +46,8 @@ export interface BodySink {
  * from then on.
  */
 export async function pipeRequestBody(request: Request, limits: BodyLimits, sink: BodySink): Promise<number> {
-  const declared = request.headers.get("content-length");
-  if (declared === null && request.body === null) return 0;
-  const declaredBytes = declared === null ? null : Number(declared);
+  const declaredBytes = declaredLength(request.headers);
+  if (declaredBytes === null && request.body === null) return 0;
   if (declaredBytes !== null && declaredBytes > limits.maxBytes) throw bodyTooLarge(limits.maxBytes);
   let taken = 0;
   let received = 0;
@@ -51,7 +59,7 @@ export async function pipeRequestBody(request: Request, limits: BodyLimits, sink
     }
     if (request.body === null) return checkedLength(received, declaredBytes);
     if (declaredBytes !== null && declaredBytes <= WHOLE_BODY_BYTES) {
-      const body = await bytesWithin(request, limits.idleMs);
+      const body = await bytesWithin(request, limits.idleMs, declaredBytes);
       if (body.length > 0) sink.append(body);
       return checkedLength(body.length, declaredBytes);
     }
@@ -92,11 +100,11 @@ function checkedLength(received: number, declaredBytes: number | null): number {
   return received;
 }
 
-/** The whole body of `request`, or 408 if it has not all arrived within `idleMs`. */
-async function bytesWithin(request: Request, idleMs: number): Promise<Uint8Array> {
+/** The whole body of `request` (`declaredBytes` long), or 408 if it has not all arrived within `idleMs`. */
+async function bytesWithin(request: Request, idleMs: number, declaredBytes: number): Promise<Uint8Array> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(bodyIdle(idleMs)), idleMs);
+    timer = setTimeout(() => reject(bodyNotWhole(declaredBytes, idleMs)), idleMs);
   });
   const body = request.bytes();
   // After a 408 the read is abandoned; Bun ends it when it closes the connection.

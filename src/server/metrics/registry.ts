@@ -43,17 +43,21 @@ export class Counter implements MetricFamily {
     this.series(labels).inc(by);
   }
 
-  /** The series of `labels`, to count without finding it again each time. */
+  /**
+   * The series of `labels`, to count without finding it again each time. It is exposed from its
+   * first count on, as with `inc`: a series taken ahead (at startup) is not rendered as a 0.
+   */
   series(labels: Labels): CounterSeries {
     const key = labelKey(labels);
-    let entry = this.values.get(key);
-    if (entry === undefined) {
-      entry = { labels, value: 0 };
-      this.values.set(key, entry);
-    }
-    const counted = entry;
+    const values = this.values;
+    let counted = values.get(key);
     return {
       inc(by = 1) {
+        if (counted === undefined) {
+          // Another holder of the same series may have counted it first.
+          counted = values.get(key) ?? { labels, value: 0 };
+          values.set(key, counted);
+        }
         counted.value += by;
       },
     };

@@ -3,6 +3,7 @@ import type { BlobStorage, BlobSummary, StoredBlob } from "../../volume/blob-sto
 import type { BlobUpload } from "../../volume/blob-upload.ts";
 import { streamValue } from "../../volume/value-stream.ts";
 import { blobKeyFromUrl } from "../http/blob-key.ts";
+import { declaredLength } from "../http/content-length.ts";
 import { formatHttpDate } from "../http/http-date.ts";
 import { blobNotFound } from "../http/http-error.ts";
 import { notModifiedSince } from "../http/if-modified-since.ts";
@@ -322,8 +323,7 @@ async function receiveUpload(
   request: Request,
   limits: BodyLimits,
 ): Promise<BlobUpload> {
-  const declared = request.headers.get("content-length");
-  const upload = storage.startUpload(key, declared === null ? null : Number(declared));
+  const upload = storage.startUpload(key, declaredLength(request.headers));
   try {
     await pipeRequestBody(request, limits, upload);
     return upload;
