@@ -82,3 +82,13 @@ export function crashCopy(dir: string): string {
   cpSync(dir, copy, { recursive: true });
   return copy;
 }
+
+/**
+ * Where the records of `store`'s active segment end, while it is open: its file runs on past
+ * them with preallocated zeros, so the file's length is not the place of the next record.
+ */
+export function recordsEnd(store: { segmentStats(): { bytes: number; active: boolean }[] }): number {
+  const active = store.segmentStats().find((segment) => segment.active);
+  if (active === undefined) throw new Error("no active segment");
+  return active.bytes;
+}

@@ -61,6 +61,9 @@ export interface KVStoreOptions {
   autoCompaction?: boolean;
   /** Save index.snapshot in the background after this many bytes of writes; 0: never. Default 64 MiB. */
   snapshotEveryBytes?: number;
+  /** Zeros written ahead of the records of the segment being appended to, so that a durable
+   * write's fdatasync need not commit a new file size (see segment.ts); 0: none. Default 2 MiB. */
+  preallocateBytes?: number;
   /** Size of the ballast file given up when the disk fills, so that deletes and compaction
    * still have room (see disk-space.ts); 0: none. Default 8 MiB. */
   reserveBytes?: number;
@@ -113,6 +116,7 @@ const defaults: ResolvedOptions = {
   autoCompaction: true,
   snapshotEveryBytes: 64 * MiB,
   reserveBytes: 8 * MiB,
+  preallocateBytes: 2 * MiB,
   logger: consoleLogger,
   faultInjector: null,
   fileSystem: realFileSystem,
@@ -147,5 +151,6 @@ export function resolveOptions(options: KVStoreOptions = {}): ResolvedOptions {
   }
   requireInteger("snapshotEveryBytes", resolved.snapshotEveryBytes, 0, Number.MAX_SAFE_INTEGER);
   requireInteger("reserveBytes", resolved.reserveBytes, 0, Number.MAX_SAFE_INTEGER);
+  requireInteger("preallocateBytes", resolved.preallocateBytes, 0, 1024 * MiB);
   return resolved;
 }

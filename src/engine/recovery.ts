@@ -5,7 +5,7 @@ import { KeyIndex } from "./index/key-index.ts";
 import type { Logger } from "./options.ts";
 import { Op } from "./record.ts";
 import { cutRejectedTails } from "./rejected-tail.ts";
-import { type ScanResult, scanRecords } from "./scan.ts";
+import { type ScanResult, scanRecords, zeroTailStart } from "./scan.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import { type DecodedSnapshot, readSnapshotFromFile, SNAPSHOT_FILE, tailCrc } from "./snapshot.ts";
 
@@ -171,7 +171,6 @@ function replaySegment(
   const path = join(dir, name);
   const size = fs.size(path);
   const bytes = readFileRange(fs, path, from, size - from);
-  state.replayedBytes += bytes.length;
   const { validEnd, tail } = replayRecords(
     state.index,
     id,
@@ -183,6 +182,16 @@ function replaySegment(
     },
     newest,
   );
+  // Preallocated zeros after the records are read, but hold nothing to replay.
+  state.replayedBytes += (tail === null ? validEnd : size) - from;
+  if (tail === null && validEnd < size) {
+    // Zeros preallocated past the records (segment.ts): the records end here. The segment
+    // appended to keeps them; an older one is cut to its records (a crash came between the
+    // rotation and the cut).
+    const segment = Segment.open(fs, dir, id, validEnd, size);
+    if (!newest) segment.seal();
+    return segment;
+  }
   const segment = Segment.open(fs, dir, id, size);
   if (tail !== null) {
     const cut = size - validEnd;
@@ -203,7 +212,9 @@ function replaySegment(
 
 /**
  * Applies the records in `bytes`, which start at offset `from` of segment `segmentId`, to the
- * index. Offsets passed out, and `validEnd`, are offsets in the segment.
+ * index. Offsets passed out, and `validEnd`, are offsets in the segment. When only zeros follow
+ * the last record (preallocated space, segment.ts), there is no tail and `validEnd` is where
+ * the records end, before the end of `bytes`.
  */
 export function replayRecords(
   index: KeyIndex,
@@ -235,5 +246,9 @@ export function replayRecords(
     (offset, length, reason) => onCorrupt(from + offset, length, reason),
     newest,
   );
+  // Nothing but zeros after the records: space preallocated past them, not damage.
+  if (result.tail !== null && zeroTailStart(bytes) <= result.validEnd) {
+    return { validEnd: from + result.validEnd, tail: null, records };
+  }
   return { validEnd: from + result.validEnd, tail: result.tail, records };
 }

@@ -50,8 +50,11 @@ interface Damage {
  * and goes with the damage before it. An intact record is parsed whole, so a record image inside
  * its value is never looked at.
  *
- * In the `newest` segment, the only one a crash can tear, a record whose header is whole but whose
- * lengths run past the end is the torn last write: everything from it is the tail.
+ * Zeros that run to the end of the bytes are space preallocated past the records (segment.ts):
+ * the records end where they begin, and records before them run to the end. In the `newest`
+ * segment, the only one a crash can tear, a record whose header is whole but whose lengths run
+ * past the end is the torn last write: everything from it is the tail; so is a damaged record
+ * whose lengths run into the zeros that end it (where a torn write leaves its unwritten bytes).
  */
 export function scanRecords(
   bytes: Uint8Array,
@@ -65,6 +68,8 @@ export function scanRecords(
   let lone: { record: ParsedRecord; offset: number } | null = null;
   let validEnd = 0;
   let at = 0;
+  /** Where the zeros that end `bytes` start; found at the first record that does not parse. */
+  let zeroTail: number | undefined;
   const trustUpTo = (offset: number) => {
     if (damage !== null) onCorrupt(damage.offset, damage.length, damage.reason);
     if (lone !== null) onRecord(lone.record, lone.offset);
@@ -85,7 +90,13 @@ export function scanRecords(
       if (damage === null || at === end) trustUpTo(at);
       continue;
     }
-    if (newest && parsed === "truncated") {
+    zeroTail ??= zeroTailStart(bytes);
+    if (at >= zeroTail) {
+      // Only zeros from here: space preallocated past the records (segment.ts), their end.
+      if (damage !== null && lone !== null) trustUpTo(at);
+      return { validEnd, tail: damage?.reason ?? parsed };
+    }
+    if (newest && (parsed === "truncated" || runsIntoZeroTail(bytes, at, zeroTail))) {
       // The newest segment ends inside a record whose magic and op are whole: the write a crash
       // tore. Cut from here and never search its bytes for records: they are a client's value,
       // which may hold record images that would delete or overwrite other keys.
@@ -106,6 +117,19 @@ export function scanRecords(
     if (next.pointed) trustUpTo(at);
   }
   return { validEnd, tail: null };
+}
+
+/** Where the run of zero bytes that ends `bytes` starts (its length when the last byte is not 0). */
+export function zeroTailStart(bytes: Uint8Array): number {
+  let at = bytes.length;
+  while (at > 0 && bytes[at - 1] === 0) at--;
+  return at;
+}
+
+/** Whether the record at `at` has a whole header whose lengths end past `zeroTail`. */
+function runsIntoZeroTail(bytes: Uint8Array, at: number, zeroTail: number): boolean {
+  if (at + HEADER_BYTES > bytes.length || bytes[at] !== MAGIC_0 || bytes[at + 1] !== MAGIC_1) return false;
+  return at + RECORD_OVERHEAD + readU32(bytes, at + 3) + readU32(bytes, at + 7) > zeroTail;
 }
 
 /**

@@ -16,11 +16,12 @@ export class SegmentSet implements CompactionSegments {
   private readonly fs: FileSystem;
   private readonly logger: Logger;
   private readonly faults: FaultInjector | null;
+  private readonly preallocateBytes: number;
 
   /** `segments`: the recovered ones, oldest first (the last one is the active one). */
   constructor(
     private readonly dir: string,
-    options: Pick<ResolvedOptions, "fileSystem" | "logger" | "faultInjector">,
+    options: Pick<ResolvedOptions, "fileSystem" | "logger" | "faultInjector" | "preallocateBytes">,
     private readonly committer: Pick<GroupCommitter, "noteNewFile" | "forget">,
     segments: Segment[],
   ) {
@@ -29,6 +30,8 @@ export class SegmentSet implements CompactionSegments {
     this.faults = options.faultInjector;
     for (const segment of segments) this.byId.set(segment.id, segment);
     this.activeSegment = segments[segments.length - 1] as Segment;
+    this.preallocateBytes = options.preallocateBytes;
+    this.activeSegment.preallocateBytes = options.preallocateBytes;
   }
 
   /** The segment being appended to. */
@@ -71,6 +74,9 @@ export class SegmentSet implements CompactionSegments {
   rotate(id: number): void {
     const next = Segment.create(this.fs, this.dir, id);
     this.byId.set(next.id, next);
+    // Its zeros past the records go (now, or once its buffered records are written).
+    this.activeSegment.seal();
+    next.preallocateBytes = this.preallocateBytes;
     this.activeSegment = next;
     this.committer.noteNewFile();
   }

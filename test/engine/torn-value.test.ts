@@ -6,7 +6,7 @@ import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
 import { KVStore, silentLogger } from "../../src/index.ts";
-import { crashCopy, tempDir, text } from "../helpers.ts";
+import { crashCopy, recordsEnd, tempDir, text } from "../helpers.ts";
 
 function image(op: Op, key: string, value: string | null): Uint8Array {
   const bytes = value === null ? null : new TextEncoder().encode(value);
@@ -21,7 +21,7 @@ it("a torn record whose value holds record images leaves every other key as it w
   await store.set("victim", "secret");
   await store.set("other", "kept");
   const segment = "segment-0000000001.dat";
-  const acknowledged = statSync(join(store.dir, segment)).size;
+  const acknowledged = recordsEnd(store);
   const images = Buffer.concat([image(Op.Delete, "victim", null), image(Op.Set, "other", "pwned")]);
   await store.set("upload", Buffer.concat([Buffer.alloc(100, 0x41), images, Buffer.alloc(200_000, 0x42)]));
   const crashed = crashCopy(store.dir);
@@ -40,7 +40,7 @@ it("a length that runs past the end of the newest segment is cut as a torn write
   const store = await KVStore.open(tempDir(), options);
   await store.set("before", "kept");
   const segment = "segment-0000000001.dat";
-  const damagedAt = statSync(join(store.dir, segment)).size;
+  const damagedAt = recordsEnd(store);
   await store.set("damaged", "x".repeat(100));
   await store.set("after", "intact");
   const crashed = crashCopy(store.dir);

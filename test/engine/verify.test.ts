@@ -13,7 +13,7 @@ import { segmentFileName } from "../../src/engine/segment.ts";
 import { KVStore, type KVStoreOptions, silentLogger, verify } from "../../src/index.ts";
 import { FaultyFileSystem } from "../fault/faulty-file-system.ts";
 import { expectedData, writeDataSet } from "../fixtures/data-set.ts";
-import { tempDir } from "../helpers.ts";
+import { recordsEnd, tempDir } from "../helpers.ts";
 
 const options: KVStoreOptions = { logger: silentLogger, maxSegmentBytes: 4096, autoCompaction: false };
 
@@ -86,7 +86,7 @@ describe("verify", () => {
     const dir = tempDir();
     const store = await KVStore.open(dir, options);
     await store.set("k", "first");
-    const lastRecordAt = statSync(join(dir, segmentFileName(1))).size;
+    const lastRecordAt = recordsEnd(store);
     await store.set("k", "second");
     await store.close();
     const segment = join(dir, segmentFileName(1));
@@ -142,7 +142,7 @@ describe("verify", () => {
     const fs = new FaultyFileSystem(dir);
     const store = await KVStore.open(dir, { ...options, fileSystem: fs, snapshotEveryBytes: 0 });
     await store.set("kept", "acknowledged");
-    const acknowledged = statSync(join(dir, segmentFileName(1))).size;
+    const acknowledged = recordsEnd(store);
     // The fdatasync fails, and so does cutting the refused write off: a note says where to cut.
     fs.rule = (call) =>
       (call.op === "datasync" || call.op === "truncate") && call.path.endsWith(".dat") ? "EIO" : null;
