@@ -180,7 +180,9 @@ export class Compactor {
   private inputs(skip: Segment | null): { inputs: Segment[]; live: number } {
     const { index, options } = this.parts;
     const segments = this.parts.segments.oldestFirst().filter((s) => s !== skip);
-    const free = this.parts.space.freeBytes();
+    // Sealing the active segment (below, before the copy) gives its preallocated zeros back.
+    const active = this.parts.segments.active;
+    const free = this.parts.space.freeBytes() + (active === skip ? 0 : active.preallocatedBytes);
     const budget = free - COMPACTION_HEADROOM_BYTES;
     const inputs: Segment[] = [];
     let live = 0;

@@ -95,6 +95,11 @@ export class Segment {
     return this.buffered > 0;
   }
 
+  /** Zeros preallocated in the file past the records (given back when the segment is sealed). */
+  get preallocatedBytes(): number {
+    return this.allocated - this.written;
+  }
+
   /** Bytes in the file (handed to the kernel); the rest of `size` is still buffered. */
   get fileSize(): number {
     return this.written;

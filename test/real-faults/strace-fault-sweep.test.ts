@@ -74,11 +74,13 @@ const cases: SweepCase[] = [
     outcome: latches(/fdatasync of \S+segment-\d+\.dat failed \(ENOSPC/),
   },
   {
-    // The refused batch stays in the file: only the note left for recovery keeps it out.
+    // The refused batch stays in the file: only the note left for recovery keeps it out. Every
+    // ftruncate fails: a sealed segment's preallocated zeros are cut with one too (a failure
+    // there leaves them for recovery), so the cut of the batch is not the first.
     name: "fdatasync of a segment fails with EIO, then cutting the refused batch off fails too",
     injections: [
       { syscall: "fdatasync", errno: "EIO", when: "15" },
-      { syscall: "ftruncate", errno: "EIO", when: "1" },
+      { syscall: "ftruncate", errno: "EIO", when: "1+" },
     ],
     only: segmentFiles,
     outcome: async (run) => {
