@@ -396,7 +396,8 @@ describe("full disk", () => {
   });
 
   it("compaction refuses, saying how much it needs, when the oldest segment's live data cannot fit", async () => {
-    const { fs, store } = await openFaulty();
+    // No preallocated zeros, which sealing the active segment would give back for the copy.
+    const { fs, store } = await openFaulty({ preallocateBytes: 0 });
     for (let i = 0; i < 100; i++) await store.set(testKey(i), seededValue(i, 200));
     fs.freeSpace = 1000;
     const error = await store.compact().catch((e: unknown) => e);
@@ -405,6 +406,18 @@ describe("full disk", () => {
     expect(store.stats().compactionFailures).toBe(1);
     fs.freeSpace = null;
     await store.set("still", "writable");
+    await store.close();
+  });
+
+  it("compaction counts the active segment's preallocated zeros as room: sealing it frees them first", async () => {
+    const { fs, store } = await openFaulty({ preallocateBytes: 4 * 1024 * 1024 });
+    for (let i = 0; i < 100; i++) await store.set(testKey(i % 20), seededValue(i, 200));
+    const before = dump(store);
+    fs.freeSpace = 1000;
+    await store.compact();
+    expect(store.stats().compactions).toBe(1);
+    expect(dump(store)).toEqual(before);
+    fs.freeSpace = null;
     await store.close();
   });
 

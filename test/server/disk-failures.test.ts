@@ -17,6 +17,8 @@ async function faultyApp() {
     fileSystem: fs,
     maxSegmentBytes: 64 * 1024,
     reserveBytes: 64 * 1024,
+    // The free space these tests play is all there is: no zeros ahead that a compaction frees.
+    preallocateBytes: 0,
     autoCompaction: false,
   });
   const app = createApp(new BlobStorage(store, "vol-faults"), {});
