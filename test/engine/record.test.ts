@@ -1,6 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import {
   copyValue,
+  copyValueAndMetadata,
   encodeRecord,
   Op,
   parseRecord,
@@ -107,12 +108,22 @@ describe("record codec", () => {
       const op = withMetadata ? Op.SetWithMetadata : Op.Set;
       encodeRecord(record, 0, op, "k".repeat(keyBytes), keyBytes, value, withMetadata ? metadata : null);
       expect(copyValue(record, 0, record.length)).toEqual(value);
+      expect(copyValueAndMetadata(record, 0, record.length)).toEqual({
+        value,
+        metadata: withMetadata ? metadata : null,
+      });
       for (let i = 0; i < record.length; i++) {
         for (const bit of [0x01, 0x80]) {
           const damaged = record.slice();
           damaged[i] = (damaged[i] as number) ^ bit;
-          const copied = copyValue(damaged, 0, damaged.length);
-          expect([i, typeof copied === "string" ? "refused" : "copied"]).toEqual([i, "refused"]);
+          for (const copy of [copyValue, copyValueAndMetadata]) {
+            const copied = copy(damaged, 0, damaged.length);
+            expect([i, copy.name, typeof copied === "string" ? "refused" : "copied"]).toEqual([
+              i,
+              copy.name,
+              "refused",
+            ]);
+          }
         }
       }
     }
