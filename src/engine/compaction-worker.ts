@@ -10,6 +10,7 @@ import {
   type WorkerMessage,
 } from "./compaction-worker-protocol.ts";
 import { realFileSystem } from "./file-system.ts";
+import { SlicePacer } from "./slices.ts";
 
 // Entry point of the Worker that runs compaction's copy phase off the main thread (see
 // copy-in-worker.ts), one copy job per message. It uses the real file system: a test's FileSystem object cannot cross
@@ -37,6 +38,8 @@ self.onmessage = async (event: MessageEvent<StartMessage>) => {
         }
       : null,
     stopRequested: () => Atomics.load(control, STOP) !== 0,
+    // This thread serves no reads or writes: its slices only let fdatasync completions in.
+    pacer: new SlicePacer(null),
   };
   let result: CopyResult | null;
   try {

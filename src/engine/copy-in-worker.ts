@@ -13,6 +13,7 @@ import {
 } from "./compaction-worker-protocol.ts";
 import { realFileSystem } from "./file-system.ts";
 import type { FaultInjector } from "./options.ts";
+import type { SlicePacer } from "./slices.ts";
 
 // Runs compaction's copy phase (compaction-copy.ts) in a Worker, so that its reads, CRC checks
 // and writes leave the main thread free for reads and writes.
@@ -28,6 +29,8 @@ export interface WorkerCopyHooks {
   faults: FaultInjector | null;
   reportError(message: string): void;
   stopRequested(): boolean;
+  /** Paces the copy when it runs on this thread (the Worker could not start). */
+  pacer: SlicePacer;
 }
 
 /**
