@@ -97,7 +97,7 @@ export async function copyRecords(job: CopyJob, hooks: CopyHooks): Promise<CopyR
         }
         // Lets the thread's event loop run: in-thread reads and writes, and in both cases the
         // completions of background fdatasyncs (so that the next one can start).
-        if (hooks.pacer.due()) await hooks.pacer.yield();
+        if (hooks.pacer.due()) await hooks.pacer.yield(undefined, () => writer.syncsUnderWay());
       }
     }
     await writer.finish();
@@ -189,6 +189,11 @@ class OutputWriter {
     if (this.current !== null) this.seal(this.current);
     await Promise.all(this.seals);
     if (this.failure !== null) throw this.failure.error;
+  }
+
+  /** Resolves once the fdatasyncs started so far have ended (it never rejects). */
+  async syncsUnderWay(): Promise<void> {
+    await Promise.all([this.current?.syncing, ...this.seals]);
   }
 
   /** Outputs in id order, all fsynced once `finish()` has resolved. */

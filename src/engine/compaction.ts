@@ -111,9 +111,10 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     aborted: false,
     copiedIn: plan.copyWorker !== null ? "worker thread" : "main thread",
   };
-  const pacer = new SlicePacer(() => plan.writes.batches);
+  const foregroundCount = () => plan.writes.batches;
+  const pacer = new SlicePacer(foregroundCount);
   const live = await collectLiveRecords(plan, pacer);
-  const copied = plan.aborted() ? null : await copy(plan, live.job, pacer);
+  const copied = plan.aborted() ? null : await copy(plan, live.job, pacer, foregroundCount);
   if (copied === null || plan.aborted()) {
     if (copied !== null) removeTempFiles(plan.fs, copied.outputs, (message) => plan.logger.error(message));
     return { ...result, aborted: true };
@@ -327,7 +328,12 @@ function grown(array: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
 }
 
 /** Step 2: copies the records of `job` in a Worker or on this thread; null if stopped. */
-function copy(plan: CompactionPlan, job: CopyJob, pacer: SlicePacer): Promise<CopyResult | null> {
+function copy(
+  plan: CompactionPlan,
+  job: CopyJob,
+  pacer: SlicePacer,
+  foregroundCount: () => number,
+): Promise<CopyResult | null> {
   const reportError = (message: string) => plan.logger.error(message);
   if (plan.copyWorker !== null) {
     return plan.copyWorker.copy(job, {
@@ -335,6 +341,7 @@ function copy(plan: CompactionPlan, job: CopyJob, pacer: SlicePacer): Promise<Co
       reportError,
       stopRequested: plan.aborted,
       pacer,
+      foregroundCount,
     });
   }
   return copyRecords(job, {

@@ -42,6 +42,7 @@ const hooks: WorkerCopyHooks = {
   reportError() {},
   stopRequested: () => false,
   pacer: new SlicePacer(null),
+  foregroundCount: () => 0,
 };
 
 describe("CopyWorker", () => {
