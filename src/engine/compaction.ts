@@ -66,6 +66,13 @@ export interface CompactionPlan {
   failure: StorageFailure;
   /** True once the store is closing: stop before the commit point. */
   aborted(): boolean;
+  /**
+   * True once the store has written so many segments since the compaction began that the next
+   * compaction is due already: the compaction then stops giving way to writes (slices.ts), or
+   * under a steady stream of them it would fall ever further behind (files piling up until the
+   * process ran out of descriptors, with 16 KiB segments).
+   */
+  fallingBehind(): boolean;
   /** The store's write path: its open batch is flushed before each slice (see `yieldToEventLoop`),
    * and its count of flushed batches paces the slices (slices.ts). */
   writes: Pick<GroupCommitter, "flushNow" | "batches">;
@@ -111,7 +118,8 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     aborted: false,
     copiedIn: plan.copyWorker !== null ? "worker thread" : "main thread",
   };
-  const foregroundCount = () => plan.writes.batches;
+  // Writes pace the compaction only while it keeps up (a count that stops changing ends it).
+  const foregroundCount = () => (plan.fallingBehind() ? -1 : plan.writes.batches);
   const pacer = new SlicePacer(foregroundCount);
   const live = await collectLiveRecords(plan, pacer);
   const copied = plan.aborted() ? null : await copy(plan, live.job, pacer, foregroundCount);
