@@ -20,9 +20,10 @@ export interface Pacing {
 /** On the main thread a request that arrives during a slice waits for it: 200 µs at most. */
 export const MAIN_THREAD_PACING: Pacing = { pacedSliceNanos: 200_000, share: 0.2, restBy: "turns" };
 /**
- * The Worker's copy: half the time. Here (2 cores, virtio disk) a writer of 1 MiB blocks with an
- * fdatasync each, running flat out, cut a foreground writer's fdatasyncs a second from 3,427 to
- * 1,417; resting as long as each block took, not at all (3,430; README, Benchmarks).
+ * The Worker's copy: half the time. Here (2 cores, virtio disk, bench/disk-share.ts) a writer of
+ * 1 MiB blocks with an fdatasync each, running flat out, cut a durable writer's fdatasyncs a
+ * second by half or more (2,739 -> 1,284; 3,427 -> 1,417); resting as long as each block took,
+ * by a fifth or nothing (2,164; 3,430). README, Benchmarks, has the table.
  */
 export const WORKER_PACING: Pacing = { pacedSliceNanos: 1_000_000, share: 0.5, restBy: "sleep" };
 /** After the last foreground work seen, how long background work stays paced. */
