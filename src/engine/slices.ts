@@ -17,15 +17,23 @@ export interface Pacing {
   restBy: "turns" | "sleep";
 }
 
-/** On the main thread a request that arrives during a slice waits for it: 200 µs at most. */
-export const MAIN_THREAD_PACING: Pacing = { pacedSliceNanos: 200_000, share: 0.2, restBy: "turns" };
 /**
- * The Worker's copy: half the time. Here (2 cores, virtio disk, bench/disk-share.ts) a writer of
- * 1 MiB blocks with an fdatasync each, running flat out, cut a durable writer's fdatasyncs a
- * second by half or more (2,739 -> 1,284; 3,427 -> 1,417); resting as long as each block took,
- * by a fifth or nothing (2,164; 3,430). README, Benchmarks, has the table.
+ * On the main thread a request that arrives during a slice waits for it: 200 µs at most. With a
+ * fifth of the time here and half for the Worker, a client alternating durable writes and reads
+ * kept 62-65% of its idle rate during a 1M-key compaction on a quiet machine (the slices' cache
+ * misses and garbage cost it more than their own time); with these shares, 78% or more (README,
+ * Benchmarks).
  */
-export const WORKER_PACING: Pacing = { pacedSliceNanos: 1_000_000, share: 0.5, restBy: "sleep" };
+export const MAIN_THREAD_PACING: Pacing = { pacedSliceNanos: 200_000, share: 0.15, restBy: "turns" };
+/**
+ * The Worker's copy: a third of the time. Here (2 cores, virtio disk, bench/disk-share.ts) a
+ * writer of 1 MiB blocks with an fdatasync each, running flat out, cut a durable writer's
+ * fdatasyncs a second by half or more (2,739 -> 1,284; 3,427 -> 1,417); resting as long as each
+ * block took, by a fifth or nothing (2,164; 3,430); three times as long, by 6% (2,563). During
+ * the copy phase of a 1M-key compaction a client kept 61% of its idle rate with half the time,
+ * 79% with a third (one probe each).
+ */
+export const WORKER_PACING: Pacing = { pacedSliceNanos: 1_000_000, share: 0.33, restBy: "sleep" };
 /** After the last foreground work seen, how long background work stays paced. */
 export const FOREGROUND_MEMORY_NANOS = 20_000_000;
 
