@@ -3,7 +3,7 @@ import { type FileSystem, writeAll } from "./file-system.ts";
 import type { FaultInjector } from "./options.ts";
 import { parseRecord } from "./record.ts";
 import { segmentFileName } from "./segment.ts";
-import { nextTurn, SLICE_NANOS } from "./slices.ts";
+import type { SlicePacer } from "./slices.ts";
 
 // The copy phase of compaction (step 2 in compaction.ts): reads the chosen records of the input
 // segments, checks each one's CRC, and writes the sound ones into `*.compacting` temp files that
@@ -58,6 +58,8 @@ export interface CopyHooks {
   faults: FaultInjector | null;
   /** True once the compaction must stop (the store is closing or failed). */
   stopRequested(): boolean;
+  /** Ends each slice of the copy (on the main thread, it paces them beside reads and writes). */
+  pacer: SlicePacer;
 }
 
 /**
@@ -71,7 +73,6 @@ export async function copyRecords(job: CopyJob, hooks: CopyHooks): Promise<CopyR
   try {
     // Mapped when first needed: an input without live records may be empty, which mmap refuses.
     const inputs: (Uint8Array | undefined)[] = [];
-    let sliceStart = Bun.nanoseconds();
     for (let i = 0; i < job.count; i++) {
       const inputIndex = job.inputIndexes[i] as number;
       let input = inputs[inputIndex];
@@ -89,17 +90,14 @@ export async function copyRecords(job: CopyJob, hooks: CopyHooks): Promise<CopyR
       } else {
         outputIndexes[i] = DAMAGED;
       }
-      if ((i & 255) === 255) {
+      if ((i & 63) === 63) {
         if (hooks.stopRequested()) {
           await writer.discard();
           return null;
         }
         // Lets the thread's event loop run: in-thread reads and writes, and in both cases the
         // completions of background fdatasyncs (so that the next one can start).
-        if (Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
-          await nextTurn();
-          sliceStart = Bun.nanoseconds();
-        }
+        if (hooks.pacer.due()) await hooks.pacer.yield(undefined, () => writer.syncsUnderWay());
       }
     }
     await writer.finish();
@@ -191,6 +189,11 @@ class OutputWriter {
     if (this.current !== null) this.seal(this.current);
     await Promise.all(this.seals);
     if (this.failure !== null) throw this.failure.error;
+  }
+
+  /** Resolves once the fdatasyncs started so far have ended (it never rejects). */
+  async syncsUnderWay(): Promise<void> {
+    await Promise.all([this.current?.syncing, ...this.seals]);
   }
 
   /** Outputs in id order, all fsynced once `finish()` has resolved. */

@@ -11,7 +11,10 @@ import type { FaultPoint } from "./options.ts";
 /** Int32 slots of the control SharedArrayBuffer. */
 export const STOP = 0;
 export const FAULT_REPLY = 1;
-export const CONTROL_SLOTS = 2;
+/** The store's count of flushed write batches, as the main thread last saw it: the Worker's
+ * copy gives way to the store's writes while it grows (slices.ts, WORKER_PACING). */
+export const FOREGROUND = 2;
+export const CONTROL_SLOTS = 3;
 /** FAULT_REPLY values: waiting, the injector returned, the injector threw. */
 export const FAULT_PENDING = 0;
 export const FAULT_PASSED = 1;

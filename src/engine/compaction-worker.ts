@@ -4,12 +4,14 @@ import {
   FAULT_PENDING,
   FAULT_REPLY,
   FAULT_THROWN,
+  FOREGROUND,
   InjectedFault,
   STOP,
   type StartMessage,
   type WorkerMessage,
 } from "./compaction-worker-protocol.ts";
 import { realFileSystem } from "./file-system.ts";
+import { SlicePacer, WORKER_PACING } from "./slices.ts";
 
 // Entry point of the Worker that runs compaction's copy phase off the main thread (see
 // copy-in-worker.ts), one copy job per message. It uses the real file system: a test's FileSystem object cannot cross
@@ -37,6 +39,8 @@ self.onmessage = async (event: MessageEvent<StartMessage>) => {
         }
       : null,
     stopRequested: () => Atomics.load(control, STOP) !== 0,
+    // The slices let fdatasync completions in, and give way to the store's writes.
+    pacer: new SlicePacer(() => Atomics.load(control, FOREGROUND), WORKER_PACING),
   };
   let result: CopyResult | null;
   try {

@@ -6,7 +6,7 @@ import type { KeyIndex } from "./index/key-index.ts";
 import type { IndexWalks } from "./index-walks.ts";
 import type { FaultInjector, Logger } from "./options.ts";
 import { Segment, segmentFileName } from "./segment.ts";
-import { nextTurn, SLICE_NANOS } from "./slices.ts";
+import { SlicePacer } from "./slices.ts";
 import type { StorageFailure } from "./storage-failure.ts";
 import type { GroupCommitter } from "./writer.ts";
 
@@ -66,8 +66,16 @@ export interface CompactionPlan {
   failure: StorageFailure;
   /** True once the store is closing: stop before the commit point. */
   aborted(): boolean;
-  /** The store's write path: its open batch is flushed before each slice (see `yieldToEventLoop`). */
-  writes: Pick<GroupCommitter, "flushNow">;
+  /**
+   * True once the store has written so many segments since the compaction began that the next
+   * compaction is due already: the compaction then stops giving way to writes (slices.ts), or
+   * under a steady stream of them it would fall ever further behind (files piling up until the
+   * process ran out of descriptors, with 16 KiB segments).
+   */
+  fallingBehind(): boolean;
+  /** The store's write path: its open batch is flushed before each slice (see `yieldToEventLoop`),
+   * and its count of flushed batches paces the slices (slices.ts). */
+  writes: Pick<GroupCommitter, "flushNow" | "batches">;
   /** The relocation runs when no other walk over the index (a snapshot being written) is under way. */
   indexWalks: IndexWalks;
   segments: CompactionSegments;
@@ -110,8 +118,11 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     aborted: false,
     copiedIn: plan.copyWorker !== null ? "worker thread" : "main thread",
   };
-  const live = await collectLiveRecords(plan);
-  const copied = plan.aborted() ? null : await copy(plan, live.job);
+  // Writes pace the compaction only while it keeps up (a count that stops changing ends it).
+  const foregroundCount = () => (plan.fallingBehind() ? -1 : plan.writes.batches);
+  const pacer = new SlicePacer(foregroundCount);
+  const live = await collectLiveRecords(plan, pacer);
+  const copied = plan.aborted() ? null : await copy(plan, live.job, pacer, foregroundCount);
   if (copied === null || plan.aborted()) {
     if (copied !== null) removeTempFiles(plan.fs, copied.outputs, (message) => plan.logger.error(message));
     return { ...result, aborted: true };
@@ -155,7 +166,6 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
     // a batch opened after it notes the moved location. (The alternative, patching the undo
     // entries of batches in flight, would be needed only if a flush could span a slice.)
     plan.writes.flushNow();
-    let sliceStart = Bun.nanoseconds();
     const { keyBytes, keyEnds, segmentIds, offsets, job } = live;
     const { outputIndexes, outputOffsets } = copied;
     for (let i = 0; i < job.count; i++) {
@@ -171,10 +181,7 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
           outputOffsets[i] as number,
         );
       }
-      if ((i & 1023) === 1023 && Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
-        await yieldToEventLoop(plan);
-        sliceStart = Bun.nanoseconds();
-      }
+      if ((i & 63) === 63 && pacer.due()) await yieldToEventLoop(plan, pacer);
     }
     plan.faults?.("compaction:relocated");
     dropUncopiedKeys(plan);
@@ -224,9 +231,8 @@ function dropUncopiedKeys(plan: CompactionPlan): void {
  * batch, so no batch is open while a slice runs and the index it sees holds only writes that
  * reached the files: none of them can be rolled back under it.
  */
-async function yieldToEventLoop(plan: CompactionPlan): Promise<void> {
-  await nextTurn();
-  plan.writes.flushNow();
+async function yieldToEventLoop(plan: CompactionPlan, pacer: SlicePacer): Promise<void> {
+  await pacer.yield(() => plan.writes.flushNow());
 }
 
 /**
@@ -257,7 +263,7 @@ export function deleteRetired(
  * after it was collected is copied all the same, and harmlessly: relocation moves only an entry
  * that still points at the record collected (KeyIndex.relocate).
  */
-async function collectLiveRecords(plan: CompactionPlan): Promise<LiveRecords> {
+async function collectLiveRecords(plan: CompactionPlan, pacer: SlicePacer): Promise<LiveRecords> {
   const inputIndexOf = new Map(plan.inputs.map((input, index) => [input.id, index]));
   const index = plan.index;
   let keyBytes = new Uint8Array(INITIAL_JOB_RECORDS * 16);
@@ -268,7 +274,6 @@ async function collectLiveRecords(plan: CompactionPlan): Promise<LiveRecords> {
   let lengths = new Uint32Array(INITIAL_JOB_RECORDS);
   let count = 0;
   let keyEnd = 0;
-  let sliceStart = Bun.nanoseconds();
   let sinceCheck = 0;
   const release = index.pinEntryIds();
   try {
@@ -298,12 +303,11 @@ async function collectLiveRecords(plan: CompactionPlan): Promise<LiveRecords> {
         lengths[count] = index.lengthOf(id);
         count++;
       }
-      if (++sinceCheck === 256) {
+      if (++sinceCheck === 64) {
         sinceCheck = 0;
-        if (Bun.nanoseconds() - sliceStart > SLICE_NANOS) {
-          await yieldToEventLoop(plan);
+        if (pacer.due()) {
+          await yieldToEventLoop(plan, pacer);
           if (plan.aborted()) break;
-          sliceStart = Bun.nanoseconds();
         }
       }
     }
@@ -332,10 +336,27 @@ function grown(array: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
 }
 
 /** Step 2: copies the records of `job` in a Worker or on this thread; null if stopped. */
-function copy(plan: CompactionPlan, job: CopyJob): Promise<CopyResult | null> {
+function copy(
+  plan: CompactionPlan,
+  job: CopyJob,
+  pacer: SlicePacer,
+  foregroundCount: () => number,
+): Promise<CopyResult | null> {
   const reportError = (message: string) => plan.logger.error(message);
   if (plan.copyWorker !== null) {
-    return plan.copyWorker.copy(job, { faults: plan.faults, reportError, stopRequested: plan.aborted });
+    return plan.copyWorker.copy(job, {
+      faults: plan.faults,
+      reportError,
+      stopRequested: plan.aborted,
+      pacer,
+      foregroundCount,
+    });
   }
-  return copyRecords(job, { fs: plan.fs, faults: plan.faults, reportError, stopRequested: plan.aborted });
+  return copyRecords(job, {
+    fs: plan.fs,
+    faults: plan.faults,
+    reportError,
+    stopRequested: plan.aborted,
+    pacer,
+  });
 }

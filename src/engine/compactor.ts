@@ -132,6 +132,7 @@ export class Compactor {
     const sealedActive = segments.active.id;
     const gap = 2 * Math.ceil(live / options.maxSegmentBytes) + 2;
     segments.rotate(sealedActive + gap);
+    const firstNewSegment = segments.active.id;
     if (emptyActive !== null) segments.dropEmpty(emptyActive);
     // With sync "interval" or "never" the inputs may hold records not yet on disk. Their
     // tombstones are not copied, and the inputs stay on disk until their deletion is made
@@ -140,7 +141,8 @@ export class Compactor {
     committer.syncAll();
     let result: CompactionResult;
     try {
-      result = await this.compactInto(inputs, sealedActive + 1, sealedActive + gap - 1);
+      const fallingBehind = () => segments.active.id - firstNewSegment >= options.compactionThreshold;
+      result = await this.compactInto(inputs, sealedActive + 1, sealedActive + gap - 1, fallingBehind);
     } catch (error) {
       if (failure.error !== null) throw failure.error;
       if (isDiskFull(error)) {
@@ -212,6 +214,7 @@ export class Compactor {
     inputs: Segment[],
     firstOutputId: number,
     lastOutputId: number,
+    fallingBehind: () => boolean,
   ): Promise<CompactionResult> {
     const { options, failure } = this.parts;
     return compact({
@@ -227,6 +230,7 @@ export class Compactor {
       faults: options.faultInjector,
       failure,
       aborted: () => this.parts.isClosed() || failure.error !== null,
+      fallingBehind,
       writes: this.parts.committer,
       indexWalks: this.parts.indexWalks,
       segments: this.parts.segments,

@@ -6,6 +6,7 @@ import {
   FAULT_PASSED,
   FAULT_REPLY,
   FAULT_THROWN,
+  FOREGROUND,
   reviveError,
   STOP,
   type StartMessage,
@@ -13,6 +14,7 @@ import {
 } from "./compaction-worker-protocol.ts";
 import { realFileSystem } from "./file-system.ts";
 import type { FaultInjector } from "./options.ts";
+import type { SlicePacer } from "./slices.ts";
 
 // Runs compaction's copy phase (compaction-copy.ts) in a Worker, so that its reads, CRC checks
 // and writes leave the main thread free for reads and writes.
@@ -21,13 +23,18 @@ import type { FaultInjector } from "./options.ts";
 // src/engine/compaction-worker.ts besides src/main.ts (package.json "build"), and
 // src/compaction-worker-url.ts says why its URL is found from there.
 
-/** How often the main thread checks whether the compaction must stop (the store closing). */
-const STOP_POLL_MS = 5;
+/** How often the main thread checks whether the compaction must stop (the store closing), and
+ * passes the count of the store's writes on to the Worker. */
+const POLL_MS = 5;
 
 export interface WorkerCopyHooks {
   faults: FaultInjector | null;
   reportError(message: string): void;
   stopRequested(): boolean;
+  /** Paces the copy when it runs on this thread (the Worker could not start). */
+  pacer: SlicePacer;
+  /** A count that grows with the store's writes; the Worker's copy gives way while it grows. */
+  foregroundCount(): number;
 }
 
 /**
@@ -76,12 +83,14 @@ export class CopyWorker {
     return new Promise((resolve, reject) => {
       // The fault injector's own error, rethrown as it was (a test may check its identity).
       let injected: { error: unknown } | null = null;
-      const stopPoll = setInterval(() => {
+      const poll = setInterval(() => {
         if (hooks.stopRequested()) Atomics.store(control, STOP, 1);
-      }, STOP_POLL_MS);
+        // Wraps like the Int32 slot: the Worker only compares it with the last value it saw.
+        Atomics.store(control, FOREGROUND, hooks.foregroundCount() | 0);
+      }, POLL_MS);
       /** Settles the copy: at once if the Worker stays, else once it has ended. */
       const end = (keepWorker: boolean, settle: () => void) => {
-        clearInterval(stopPoll);
+        clearInterval(poll);
         worker.onmessage = null;
         worker.onerror = null;
         worker.removeEventListener("close", exited);

@@ -5,6 +5,7 @@ import { KeyIndex } from "./index/key-index.ts";
 import type { IndexReader } from "./index/serialization.ts";
 import type { FaultInjector } from "./options.ts";
 import { readU32, writeU32 } from "./record.ts";
+import { SlicePacer } from "./slices.ts";
 import { decodeLegacySnapshot, isLegacySnapshot } from "./snapshot-legacy.ts";
 
 // index.snapshot: the index as it was at one moment, so that open need not replay everything.
@@ -181,27 +182,63 @@ export function readSnapshotFile(fs: FileSystem, dir: string): Buffer | null {
   return fs.readWhole(join(dir, SNAPSHOT_FILE));
 }
 
+/** The snapshot file is written in pieces of this size, with event-loop turns between them. */
+const SNAPSHOT_WRITE_CHUNK = 1024 * 1024;
+
 /**
  * Replaces index.snapshot atomically: the bytes go to a temp file that is fsynced, renamed over
  * the old snapshot, and the directory is fsynced, so a crash leaves the old or the new one whole.
+ * The bytes are written a chunk at a time in `pacer`'s slices, with fdatasyncs in the background
+ * as it goes: written at once (40-120 ms at 1M keys) they stalled every read and write, and
+ * their one fdatasync of tens of MB held up the store's own for 25 ms. The syncs on the way
+ * change no order: the file is renamed into place only after a last fdatasync that follows
+ * every write, as before, and any earlier fdatasync error fails the snapshot (it is not retried).
  */
 export async function writeSnapshotFile(
   fs: FileSystem,
   dir: string,
   pieces: Uint8Array[],
   faults: FaultInjector | null,
+  pacer: SlicePacer = new SlicePacer(null),
 ): Promise<void> {
   const temp = join(dir, SNAPSHOT_TEMP_FILE);
   try {
     const fd = fs.open(temp, "replace");
+    let syncing: Promise<void> | null = null;
+    let syncFailure: { error: unknown } | null = null;
+    const startSync = () => {
+      if (syncing !== null) return;
+      const started: Promise<void> = fs
+        .datasyncInBackground(fd)
+        .catch((error) => {
+          syncFailure ??= { error };
+        })
+        .finally(() => {
+          if (syncing === started) syncing = null;
+        });
+      syncing = started;
+    };
     try {
       let position = 0;
       for (const piece of pieces) {
-        writeAll(fs, fd, piece, position);
-        position += piece.length;
+        for (let at = 0; at < piece.length; at += SNAPSHOT_WRITE_CHUNK) {
+          const chunk = piece.subarray(at, at + SNAPSHOT_WRITE_CHUNK);
+          writeAll(fs, fd, chunk, position);
+          position += chunk.length;
+          startSync();
+          if (pacer.due()) {
+            await pacer.yield(undefined, async () => {
+              await syncing;
+            });
+          }
+        }
       }
+      await syncing;
+      if (syncFailure !== null) throw (syncFailure as { error: unknown }).error;
+      // The last fdatasync, after every write: only its success says the whole file is on disk.
       await fs.datasyncInBackground(fd);
     } finally {
+      await syncing;
       fs.close(fd);
     }
     faults?.("snapshot:written");

@@ -2,6 +2,7 @@ import type { KeyIndex } from "./index/key-index.ts";
 import type { IndexWalks } from "./index-walks.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { SegmentSet } from "./segment-set.ts";
+import { SlicePacer } from "./slices.ts";
 import { type EncodedSnapshot, encodeSnapshot, tailCrc, writeSnapshotFile } from "./snapshot.ts";
 import type { GroupCommitter } from "./writer.ts";
 
@@ -34,7 +35,7 @@ export class Snapshotter {
     >,
     private readonly index: KeyIndex,
     private readonly segments: SegmentSet,
-    private readonly committer: Pick<GroupCommitter, "flushNow" | "syncAll">,
+    private readonly committer: Pick<GroupCommitter, "flushNow" | "syncAll" | "batches">,
     private readonly walks: IndexWalks,
     private readonly gate: SnapshotGate,
   ) {}
@@ -103,7 +104,9 @@ export class Snapshotter {
     const { pieces } = await this.captureIndex(() => {
       this.bytesSinceSnapshot = 0;
     });
-    await writeSnapshotFile(this.options.fileSystem, this.dir, pieces, this.options.faultInjector);
+    // Written in slices that give way to the store's writes (slices.ts).
+    const pacer = new SlicePacer(() => this.committer.batches);
+    await writeSnapshotFile(this.options.fileSystem, this.dir, pieces, this.options.faultInjector, pacer);
     this.saved++;
   }
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { type CopyJob, copyRecords, DAMAGED } from "../../src/engine/compaction-copy.ts";
 import { realFileSystem } from "../../src/engine/file-system.ts";
 import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
+import { SlicePacer } from "../../src/engine/slices.ts";
 import { seededValue, tempDir } from "../helpers.ts";
 
 /** A segment file of `count` records of 50-byte values; returns their offsets and lengths. */
@@ -18,7 +19,13 @@ function writeSegment(path: string, count: number): { offsets: number[]; lengths
   return { offsets: Array.from({ length: count }, (_, i) => i * length), lengths: Array(count).fill(length) };
 }
 
-const hooks = { fs: realFileSystem, reportError() {}, faults: null, stopRequested: () => false };
+const hooks = {
+  fs: realFileSystem,
+  reportError() {},
+  faults: null,
+  stopRequested: () => false,
+  pacer: new SlicePacer(null),
+};
 
 describe("copyRecords", () => {
   it("copies records in the order given, passes over an empty input that has none", async () => {

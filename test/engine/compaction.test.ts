@@ -95,6 +95,40 @@ for (const compactionWorker of [true, false]) {
       await expectOnDisk(dir, model);
     });
 
+    it("finishes, with exactly the live data, while a write lands on every turn (paced slices)", async () => {
+      const dir = tempDir();
+      // Enough keys for many slices of the live-record walk and the relocation, each of them
+      // paced (slices.ts) since a write batch is flushed between every two.
+      const keys = 30_000;
+      const store = await KVStore.open(dir, { ...options, maxSegmentBytes: 1024 * 1024, sync: "never" });
+      const model = new Map<string, Uint8Array>();
+      for (let round = 0; round < 2; round++) {
+        const writes: Promise<void>[] = [];
+        for (let i = 0; i < keys; i++) {
+          const value = seededValue(round * keys + i, 50);
+          model.set(testKey(i), value);
+          writes.push(store.set(testKey(i), value));
+        }
+        await Promise.all(writes);
+      }
+      const compaction = store.compact();
+      let writes = 0;
+      while (store.stats().compacting) {
+        await new Promise((resolve) => setImmediate(resolve));
+        const key = testKey((writes * 7919) % keys);
+        const value = seededValue(1_000_000 + writes, 50);
+        model.set(key, value);
+        await store.set(key, value);
+        writes++;
+      }
+      await compaction;
+      expect(writes).toBeGreaterThan(0);
+      expect(store.stats().compactions).toBe(1);
+      await expectExactly(store, model);
+      await store.close();
+      await expectOnDisk(dir, model);
+    });
+
     it("starts by itself when sealed segments are mostly dead", async () => {
       const store = await KVStore.open(tempDir(), {
         ...options,

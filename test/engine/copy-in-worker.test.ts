@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { CopyJob } from "../../src/engine/compaction-copy.ts";
 import { CopyWorker, type WorkerCopyHooks } from "../../src/engine/copy-in-worker.ts";
 import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
+import { SlicePacer } from "../../src/engine/slices.ts";
 import { seededValue, tempDir } from "../helpers.ts";
 
 const CRASHING_WORKER = new URL("../fixtures/crashing-compaction-worker.ts", import.meta.url);
@@ -36,7 +37,13 @@ function emptyJob(dir: string, death: "exit" | "throw" | "exit-when-idle"): Copy
   };
 }
 
-const hooks: WorkerCopyHooks = { faults: null, reportError() {}, stopRequested: () => false };
+const hooks: WorkerCopyHooks = {
+  faults: null,
+  reportError() {},
+  stopRequested: () => false,
+  pacer: new SlicePacer(null),
+  foregroundCount: () => 0,
+};
 
 describe("CopyWorker", () => {
   for (const [death, error] of [

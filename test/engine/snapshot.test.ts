@@ -353,6 +353,47 @@ describe("index snapshot", () => {
     await reopened.close();
   });
 
+  it("fails, keeping the old one, when an fdatasync on the way fails though the last one succeeds", async () => {
+    // A snapshot of several MiB is written a chunk at a time with fdatasyncs as it goes. Linux
+    // reports a lost write-back once: the last fdatasync would succeed, so the first error must
+    // be kept.
+    const dir = tempDir();
+    let failNext = false;
+    const snapshotFds = new Set<number>();
+    const fileSystem: FileSystem = {
+      ...realFileSystem,
+      open(path, mode) {
+        const fd = realFileSystem.open(path, mode);
+        if (path.endsWith(".snapshot.tmp")) snapshotFds.add(fd);
+        return fd;
+      },
+      async datasyncInBackground(fd) {
+        if (snapshotFds.has(fd) && failNext) {
+          failNext = false;
+          throw Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
+        }
+        return realFileSystem.datasyncInBackground(fd);
+      },
+    };
+    const store = await KVStore.open(dir, { ...options, fileSystem, maxSegmentBytes: 64 * 1024 * 1024 });
+    try {
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < 100_000; i++) writes.push(store.set(testKey(i), seededValue(i, 8)));
+      await Promise.all(writes);
+      await store.saveSnapshot();
+      const saved = readFileSync(join(dir, "index.snapshot"));
+      expect(saved.length).toBeGreaterThan(2 * 1024 * 1024);
+      await store.set("one more", "value");
+      failNext = true;
+      await expect(store.saveSnapshot()).rejects.toThrow("EIO");
+      expect(failNext).toBe(false);
+      expect(readFileSync(join(dir, "index.snapshot"))).toEqual(saved);
+      expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("handles keys of every size up to the limit and multi-byte keys", async () => {
     const dir = tempDir();
     const store = await KVStore.open(dir, { ...options, maxKeyBytes: 65_535 });
