@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { CorruptionError } from "./errors.ts";
-import type { FileSystem } from "./file-system.ts";
+import { type FileSystem, isDiskFull } from "./file-system.ts";
 
 const SEGMENT_NAME = /^segment-(\d{10})\.dat$/;
 const INITIAL_BUFFER_BYTES = 64 * 1024;
@@ -171,9 +171,11 @@ export class Segment {
   }
 
   /**
-   * Writes zeros from the end of the records to `preallocateBytes` past them. A full disk leaves
-   * the file as it is (the records are written; the next write tries again); any other error is
-   * the write's.
+   * Writes zeros from the end of the records to `preallocateBytes` past them. A full disk or a
+   * spent quota (EDQUOT, which the writer takes for a full disk too) leaves the file as it is:
+   * the records are written, the next write tries again. Were EDQUOT the write's error, a batch
+   * whose records fit under the quota would be refused for its zeros. Any other error is the
+   * write's.
    */
   private preallocate(): void {
     const end = this.written + this.preallocateBytes;
@@ -181,7 +183,7 @@ export class Segment {
     try {
       while (at < end) at += this.fs.write(this.fd, ZEROS, 0, Math.min(ZEROS.length, end - at), at);
     } catch (error) {
-      if ((error as { code?: string }).code !== "ENOSPC") throw error;
+      if (!isDiskFull(error)) throw error;
     }
     this.allocated = at;
   }
