@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { listLeftovers, listSegmentIds } from "./directory.ts";
 import { readFileRange, realFileSystem } from "./file-system.ts";
 import { KeyIndex } from "./index/key-index.ts";
-import { mismatch, replayRecords, type ShortSegment, shortSegments } from "./recovery.ts";
+import { firstTearable, mismatch, replayRecords, type ShortSegment, shortSegments } from "./recovery.ts";
 import { rejectedTailOffsets } from "./rejected-tail.ts";
 import { segmentFileName } from "./segment.ts";
 import { type DecodedSnapshot, decodeSnapshot, readSnapshotFile, SNAPSHOT_FILE } from "./snapshot.ts";
@@ -85,6 +85,8 @@ export function verify(dir: string): VerifyReport {
   const sizes = new Map<number, number>();
   let records = 0;
   let totalBytes = 0;
+  // The segments a crash can have torn, read as the next open reads them (recovery.ts).
+  const tearable = firstTearable(realFileSystem, dir, ids);
   for (const id of ids) {
     const file = segmentFileName(id);
     let bytes = readFileSync(join(dir, file));
@@ -100,7 +102,7 @@ export function verify(dir: string): VerifyReport {
       bytes,
       0,
       (offset, length, reason) => damaged.push({ file, offset, length, reason, tail: false, lost: false }),
-      id === ids.at(-1),
+      id >= tearable,
     );
     const { validEnd, tail } = replayed;
     if (tail !== null)

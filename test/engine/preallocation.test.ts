@@ -5,8 +5,8 @@
 import { describe, expect, it } from "bun:test";
 import { appendFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
 import { type FileSystem, realFileSystem } from "../../src/engine/file-system.ts";
+import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { InvalidOptionError, KVStore, silentLogger } from "../../src/index.ts";
 import { crashCopy, recordsEnd, tempDir, text } from "../helpers.ts";
