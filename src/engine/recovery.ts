@@ -3,7 +3,7 @@ import { listSegmentIds, removeLeftovers } from "./directory.ts";
 import { type FileSystem, readFileRange } from "./file-system.ts";
 import { KeyIndex } from "./index/key-index.ts";
 import type { Logger } from "./options.ts";
-import { HEADER_BYTES, Op, parseRecord, RECORD_OVERHEAD, readU32 } from "./record.ts";
+import { CRC_BYTES, HEADER_BYTES, MAGIC_0, MAGIC_1, Op, RECORD_OVERHEAD, readU32 } from "./record.ts";
 import { cutRejectedTails } from "./rejected-tail.ts";
 import { type ScanResult, scanRecords, zeroTailStart } from "./scan.ts";
 import { Segment, segmentFileName } from "./segment.ts";
@@ -90,14 +90,22 @@ export function firstTearable(fs: FileSystem, dir: string, ids: number[]): numbe
   return ids[at] ?? 0;
 }
 
-/** Whether the file at `path` starts with a whole record (its CRC checked). */
+/** Read a piece at a time: a segment's first record may be a value of gigabytes (staged-value.ts). */
+const CRC_CHUNK_BYTES = 1024 * 1024;
+
+/** Whether the file at `path` starts with a whole record: its magic, and a CRC that matches. */
 function startsWithRecord(fs: FileSystem, path: string): boolean {
   const size = fs.size(path);
-  if (size < HEADER_BYTES) return false;
+  if (size < RECORD_OVERHEAD) return false;
   const header = readFileRange(fs, path, 0, HEADER_BYTES);
-  const length = RECORD_OVERHEAD + readU32(header, 3) + readU32(header, 7);
-  if (length > size) return false;
-  return typeof parseRecord(readFileRange(fs, path, 0, length), 0, length) !== "string";
+  if (header[0] !== MAGIC_0 || header[1] !== MAGIC_1) return false;
+  const crcAt = RECORD_OVERHEAD + readU32(header, 3) + readU32(header, 7) - CRC_BYTES;
+  if (crcAt + CRC_BYTES > size) return false;
+  let crc = 0;
+  for (let at = 0; at < crcAt; at += CRC_CHUNK_BYTES) {
+    crc = Bun.hash.crc32(readFileRange(fs, path, at, Math.min(CRC_CHUNK_BYTES, crcAt - at)), crc);
+  }
+  return crc === readU32(readFileRange(fs, path, crcAt, CRC_BYTES), 0);
 }
 
 /**
