@@ -158,6 +158,10 @@ export class Segment {
     if (this.buffer.length > 16 * INITIAL_BUFFER_BYTES) this.buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
     if (this.sealed) this.cutToRecords();
     else if (this.written > this.allocated && this.preallocateBytes > 0) this.preallocate();
+    // Records written past the zeros, or with none preallocated, are the file's end: else
+    // `preallocatedBytes` went negative, and compaction took the active segment's records off
+    // the free space.
+    this.allocated = Math.max(this.allocated, this.written);
   }
 
   /**
