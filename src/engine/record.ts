@@ -23,7 +23,7 @@ import { crc32Range } from "./crc32-range.ts";
 export const MAGIC_0 = 0xf0;
 export const MAGIC_1 = 0xf1;
 export const HEADER_BYTES = 11;
-const CRC_BYTES = 4;
+export const CRC_BYTES = 4;
 export const RECORD_OVERHEAD = HEADER_BYTES + CRC_BYTES;
 export const META_LENGTH_BYTES = 2;
 export const MAX_METADATA_BYTES = 0xffff;

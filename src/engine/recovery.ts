@@ -3,7 +3,7 @@ import { listSegmentIds, removeLeftovers } from "./directory.ts";
 import { type FileSystem, readFileRange } from "./file-system.ts";
 import { KeyIndex } from "./index/key-index.ts";
 import type { Logger } from "./options.ts";
-import { Op } from "./record.ts";
+import { CRC_BYTES, HEADER_BYTES, MAGIC_0, MAGIC_1, Op, RECORD_OVERHEAD, readU32 } from "./record.ts";
 import { cutRejectedTails } from "./rejected-tail.ts";
 import { type ScanResult, scanRecords, zeroTailStart } from "./scan.ts";
 import { Segment, segmentFileName } from "./segment.ts";
@@ -49,9 +49,20 @@ export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredS
   };
   const covered = new Map<number, number>();
   if (typeof snapshot !== "string") for (const s of snapshot.segments) covered.set(s.id, s.coveredLength);
+  const tearable = firstTearable(fs, dir, ids);
   try {
     for (const id of ids)
-      state.segments.push(replaySegment(fs, dir, id, id === ids.at(-1), covered.get(id) ?? 0, logger, state));
+      state.segments.push(
+        replaySegment(
+          fs,
+          dir,
+          id,
+          { tearable: id >= tearable, active: id === ids.at(-1) },
+          covered.get(id) ?? 0,
+          logger,
+          state,
+        ),
+      );
     if (state.segments.length === 0) state.segments.push(Segment.create(fs, dir, 1));
     // Names removed (leftovers) and created (the first segment) here must be durable too.
     fs.syncDirectory(dir);
@@ -60,6 +71,41 @@ export function recover(fs: FileSystem, dir: string, logger: Logger): RecoveredS
     throw error;
   }
   return state;
+}
+
+/**
+ * The id of the oldest segment a crash can have torn (see `scanRecords`' `newest`): the newest
+ * one, and before it each one that a newer one with no whole record at its start follows. A
+ * batch that fills its segment goes on in the next (writer.ts), whose file is made at the
+ * rotation: a power cut before the batch's fdatasync can leave that file's name on disk, empty
+ * (or holding the batch's torn rest, or zeros), while the segment the batch filled ends in a torn
+ * record. Scanned as a sealed segment, that record's value would be searched for records, and
+ * record images in a client's value deleted or overwrote other keys. A newer segment that starts
+ * with a whole record was written to by a later batch (or by this one, its pages reaching the
+ * disk before the older segment's, which this cannot tell apart): the one before it is sealed.
+ */
+export function firstTearable(fs: FileSystem, dir: string, ids: number[]): number {
+  let at = ids.length - 1;
+  while (at > 0 && !startsWithRecord(fs, join(dir, segmentFileName(ids[at] as number)))) at--;
+  return ids[at] ?? 0;
+}
+
+/** Read a piece at a time: a segment's first record may be a value of gigabytes (staged-value.ts). */
+const CRC_CHUNK_BYTES = 1024 * 1024;
+
+/** Whether the file at `path` starts with a whole record: its magic, and a CRC that matches. */
+function startsWithRecord(fs: FileSystem, path: string): boolean {
+  const size = fs.size(path);
+  if (size < RECORD_OVERHEAD) return false;
+  const header = readFileRange(fs, path, 0, HEADER_BYTES);
+  if (header[0] !== MAGIC_0 || header[1] !== MAGIC_1) return false;
+  const crcAt = RECORD_OVERHEAD + readU32(header, 3) + readU32(header, 7) - CRC_BYTES;
+  if (crcAt + CRC_BYTES > size) return false;
+  let crc = 0;
+  for (let at = 0; at < crcAt; at += CRC_CHUNK_BYTES) {
+    crc = Bun.hash.crc32(readFileRange(fs, path, at, Math.min(CRC_CHUNK_BYTES, crcAt - at)), crc);
+  }
+  return crc === readU32(readFileRange(fs, path, crcAt, CRC_BYTES), 0);
 }
 
 /**
@@ -162,7 +208,8 @@ function replaySegment(
   fs: FileSystem,
   dir: string,
   id: number,
-  newest: boolean,
+  /** Whether a crash can have torn it (`firstTearable`), and whether it is appended to next. */
+  { tearable, active }: { tearable: boolean; active: boolean },
   from: number,
   logger: Logger,
   state: RecoveredState,
@@ -180,7 +227,7 @@ function replaySegment(
       state.corruptRecords++;
       logger.warn(`skipped ${length} corrupt bytes (${reason}) in ${name} at offset ${offset}`);
     },
-    newest,
+    tearable,
   );
   // Preallocated zeros after the records are read, but hold nothing to replay.
   state.replayedBytes += (tail === null ? validEnd : size) - from;
@@ -189,7 +236,7 @@ function replaySegment(
     // appended to keeps them; an older one is cut to its records (a crash came between the
     // rotation and the cut).
     const segment = Segment.open(fs, dir, id, validEnd, size);
-    if (!newest) segment.seal();
+    if (!active) segment.seal();
     return segment;
   }
   const segment = Segment.open(fs, dir, id, size);
@@ -222,7 +269,7 @@ export function replayRecords(
   bytes: Buffer,
   from: number,
   onCorrupt: (offset: number, length: number, reason: string) => void,
-  /** The newest segment, the only one a crash can have torn (see `scanRecords`). */
+  /** A segment a crash can have torn (`firstTearable`, `scanRecords`' `newest`). */
   newest: boolean,
 ): ScanResult & { records: number } {
   let records = 0;

@@ -52,9 +52,10 @@ interface Damage {
  *
  * Zeros that run to the end of the bytes are space preallocated past the records (segment.ts):
  * the records end where they begin, and records before them run to the end. In the `newest`
- * segment, the only one a crash can tear, a record whose header is whole but whose lengths run
- * past the end is the torn last write: everything from it is the tail; so is a damaged record
- * whose lengths run into the zeros that end it (where a torn write leaves its unwritten bytes).
+ * segments, the only ones a crash can tear (recovery.ts, `firstTearable`), a record whose header
+ * is whole but whose lengths run past the end is the torn last write: everything from it is the
+ * tail; so is a damaged record whose lengths run into the zeros that end it (where a torn write
+ * leaves its unwritten bytes).
  */
 export function scanRecords(
   bytes: Uint8Array,

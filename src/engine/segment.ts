@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { CorruptionError } from "./errors.ts";
-import type { FileSystem } from "./file-system.ts";
+import { type FileSystem, isDiskFull } from "./file-system.ts";
 
 const SEGMENT_NAME = /^segment-(\d{10})\.dat$/;
 const INITIAL_BUFFER_BYTES = 64 * 1024;
@@ -158,6 +158,10 @@ export class Segment {
     if (this.buffer.length > 16 * INITIAL_BUFFER_BYTES) this.buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
     if (this.sealed) this.cutToRecords();
     else if (this.written > this.allocated && this.preallocateBytes > 0) this.preallocate();
+    // Records written past the zeros, or with none preallocated, are the file's end: else
+    // `preallocatedBytes` went negative, and compaction took the active segment's records off
+    // the free space.
+    this.allocated = Math.max(this.allocated, this.written);
   }
 
   /**
@@ -171,9 +175,11 @@ export class Segment {
   }
 
   /**
-   * Writes zeros from the end of the records to `preallocateBytes` past them. A full disk leaves
-   * the file as it is (the records are written; the next write tries again); any other error is
-   * the write's.
+   * Writes zeros from the end of the records to `preallocateBytes` past them. A full disk or a
+   * spent quota (EDQUOT, which the writer takes for a full disk too) leaves the file as it is:
+   * the records are written, the next write tries again. Were EDQUOT the write's error, a batch
+   * whose records fit under the quota would be refused for its zeros. Any other error is the
+   * write's.
    */
   private preallocate(): void {
     const end = this.written + this.preallocateBytes;
@@ -181,7 +187,7 @@ export class Segment {
     try {
       while (at < end) at += this.fs.write(this.fd, ZEROS, 0, Math.min(ZEROS.length, end - at), at);
     } catch (error) {
-      if ((error as { code?: string }).code !== "ENOSPC") throw error;
+      if (!isDiskFull(error)) throw error;
     }
     this.allocated = at;
   }

@@ -3,8 +3,10 @@ import { join } from "node:path";
 import { listLeftovers, listSegmentIds } from "./directory.ts";
 import { readFileRange, realFileSystem } from "./file-system.ts";
 import { KeyIndex } from "./index/key-index.ts";
-import { mismatch, replayRecords, type ShortSegment, shortSegments } from "./recovery.ts";
+import { parseRecord } from "./record.ts";
+import { firstTearable, mismatch, replayRecords, type ShortSegment, shortSegments } from "./recovery.ts";
 import { rejectedTailOffsets } from "./rejected-tail.ts";
+import { zeroTailStart } from "./scan.ts";
 import { segmentFileName } from "./segment.ts";
 import { type DecodedSnapshot, decodeSnapshot, readSnapshotFile, SNAPSHOT_FILE } from "./snapshot.ts";
 
@@ -69,6 +71,21 @@ export interface VerifyReport {
 }
 
 /**
+ * Bytes of refused writes in `tail`, what a rejected-tail note cuts: its whole records when only
+ * zeros follow them (preallocated past the records, segment.ts, and no refused write of theirs:
+ * a report of megabytes refused for one small write misleads), else all of it.
+ */
+function refusedBytes(tail: Uint8Array): number {
+  let end = 0;
+  for (;;) {
+    const parsed = parseRecord(tail, end, tail.length);
+    if (typeof parsed === "string") break;
+    end += parsed.length;
+  }
+  return zeroTailStart(tail) <= end ? end : tail.length;
+}
+
+/**
  * Reads every record of every segment and the snapshot of the store in `dir`, and reports what
  * it found. It changes nothing and takes no lock, so it can run beside a live store (whose
  * newest bytes may then show as a torn tail).
@@ -85,12 +102,14 @@ export function verify(dir: string): VerifyReport {
   const sizes = new Map<number, number>();
   let records = 0;
   let totalBytes = 0;
+  // The segments a crash can have torn, read as the next open reads them (recovery.ts).
+  const tearable = firstTearable(realFileSystem, dir, ids);
   for (const id of ids) {
     const file = segmentFileName(id);
     let bytes = readFileSync(join(dir, file));
     const cut = cuts.get(id);
     if (cut !== undefined && cut < bytes.length) {
-      rejectedTails.push({ file, offset: cut, length: bytes.length - cut });
+      rejectedTails.push({ file, offset: cut, length: refusedBytes(bytes.subarray(cut)) });
       bytes = bytes.subarray(0, cut);
     }
     sizes.set(id, bytes.length);
@@ -100,7 +119,7 @@ export function verify(dir: string): VerifyReport {
       bytes,
       0,
       (offset, length, reason) => damaged.push({ file, offset, length, reason, tail: false, lost: false }),
-      id === ids.at(-1),
+      id >= tearable,
     );
     const { validEnd, tail } = replayed;
     if (tail !== null)

@@ -421,6 +421,20 @@ describe("full disk", () => {
     await store.close();
   });
 
+  it("compaction without preallocated zeros counts the free space as it is, not less the active segment's records", async () => {
+    const { fs, store } = await openFaulty({ preallocateBytes: 0, maxSegmentBytes: 4 * 1024 * 1024 });
+    // 2 MiB of live records, all in the active segment; 3.5 MiB free holds their copy and the
+    // 1 MiB of headroom.
+    for (let i = 0; i < 20; i++) await store.set(testKey(i), seededValue(i, 100 * 1024));
+    const before = dump(store);
+    fs.freeSpace = 3.5 * 1024 * 1024;
+    await store.compact();
+    expect(store.stats()).toMatchObject({ compactions: 1, compactionFailures: 0 });
+    expect(dump(store)).toEqual(before);
+    fs.freeSpace = null;
+    await store.close();
+  });
+
   it("compaction on a nearly full disk rewrites only the oldest segments that fit", async () => {
     const { dir, fs, store } = await openFaulty();
     for (let i = 0; i < 200; i++) await store.set(testKey(i % 50), seededValue(i, 200));

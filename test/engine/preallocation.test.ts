@@ -5,6 +5,7 @@
 import { describe, expect, it } from "bun:test";
 import { appendFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type FileSystem, realFileSystem } from "../../src/engine/file-system.ts";
 import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { InvalidOptionError, KVStore, silentLogger } from "../../src/index.ts";
@@ -127,5 +128,31 @@ describe("preallocated segment space", () => {
         InvalidOptionError,
       );
     }
+  });
+});
+
+describe("preallocated segment space and a quota", () => {
+  it("takes a quota refusing the zeros (EDQUOT) like a full disk: the records that fit are written", async () => {
+    const dir = tempDir();
+    // A quota that lets a segment file grow to 8 KiB: the records fit, 64 KiB of zeros do not.
+    const quota = 8 * 1024;
+    const fileSystem: FileSystem = {
+      ...realFileSystem,
+      write(fd, bytes, offset, length, position) {
+        if (position + length > quota) {
+          throw Object.assign(new Error("EDQUOT: disk quota exceeded, write"), { code: "EDQUOT" });
+        }
+        return realFileSystem.write(fd, bytes, offset, length, position);
+      },
+    };
+    const store = await KVStore.open(dir, { ...options, fileSystem, reserveBytes: 0 });
+    await store.set("first", "value");
+    await store.set("second", "value");
+    expect(text(store.get("first"))).toBe("value");
+    expect(store.stats()).toMatchObject({ numKeys: 2, diskFull: false, storageFailure: null });
+    await store.close();
+    const reopened = await KVStore.open(dir, options);
+    expect(text(reopened.get("second"))).toBe("value");
+    await reopened.close();
   });
 });

@@ -5,7 +5,7 @@ import { expect, it } from "bun:test";
 import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
-import { KVStore, silentLogger } from "../../src/index.ts";
+import { KVStore, silentLogger, verify } from "../../src/index.ts";
 import { crashCopy, recordsEnd, tempDir, text } from "../helpers.ts";
 
 function image(op: Op, key: string, value: string | null): Uint8Array {
@@ -58,3 +58,55 @@ it("a length that runs past the end of the newest segment is cut as a torn write
   expect(statSync(path).size).toBe(damagedAt);
   await reopened.close();
 });
+
+for (const [preallocateBytes, newer] of [
+  [0, "empty"],
+  [1024 * 1024, "empty"],
+  [1024 * 1024, "torn"],
+] as const) {
+  it(`a torn record in the segment a batch filled, before the one it went on in (${newer}), is cut whole too (preallocateBytes ${preallocateBytes})`, async () => {
+    const options = {
+      logger: silentLogger,
+      autoCompaction: false,
+      snapshotEveryBytes: 0,
+      preallocateBytes,
+      maxSegmentBytes: 300_000,
+    };
+    const store = await KVStore.open(tempDir(), options);
+    await store.set("victim", "secret");
+    await store.set("other", "kept");
+    const acknowledged = recordsEnd(store);
+    const images = Buffer.concat([image(Op.Delete, "victim", null), image(Op.Set, "other", "pwned")]);
+    // One batch: the upload fills segment 1, the next write goes on in segment 2.
+    await Promise.all([
+      store.set("upload", Buffer.concat([Buffer.alloc(100, 0x41), images, Buffer.alloc(200_000, 0x42)])),
+      store.set("next", Buffer.alloc(150_000, 0x43)),
+    ]);
+    expect(store.segmentStats().map((s) => s.id)).toEqual([1, 2]);
+    const crashed = crashCopy(store.dir);
+    await store.close();
+    // The power cut came before the batch's fdatasync: segment 2's name reached the disk but none
+    // of its bytes (or its first 4 KiB, then its zeros: a torn record), and of the upload only
+    // the first 4 KiB, followed by the file's old end (or the zeros preallocated there, whose cut
+    // at the rotation never reached the disk either).
+    const first = join(crashed, "segment-0000000001.dat");
+    const torn = new Uint8Array(acknowledged + Math.max(preallocateBytes, 4096));
+    torn.set(readFileSync(first).subarray(0, acknowledged + 4096));
+    writeFileSync(first, torn);
+    const second = join(crashed, "segment-0000000002.dat");
+    writeFileSync(second, newer === "empty" ? new Uint8Array(0) : readFileSync(second).fill(0, 4096));
+    // `kvstore check` reads it as the open will: torn tails, no record images.
+    const report = verify(crashed);
+    expect(report.damaged).toContainEqual(
+      expect.objectContaining({ file: "segment-0000000001.dat", offset: acknowledged, tail: true }),
+    );
+    expect(report.damaged.every((damage) => damage.tail)).toBe(true);
+    expect(report.liveKeys).toBe(2);
+    const reopened = await KVStore.open(crashed, options);
+    expect(text(reopened.get("victim"))).toBe("secret");
+    expect(text(reopened.get("other"))).toBe("kept");
+    expect(reopened.has("upload")).toBe(false);
+    expect(statSync(first).size).toBe(acknowledged);
+    await reopened.close();
+  });
+}
