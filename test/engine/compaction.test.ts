@@ -414,20 +414,22 @@ describe("compaction's copy in a Worker", () => {
   });
 });
 
-describe("compaction's relocation beside writes that fail", () => {
+describe("compaction's slices beside writes that fail", () => {
   it("a delete made between two relocation slices and then undone (full disk) leaves its key readable", async () => {
-    // Each relocation slice begins by flushing the open batch, which settles its writers'
+    // Each slice begins by flushing the open batch, which settles its writers'
     // promises; their continuations (a client's next write) run as microtasks before the slice
     // resumes. A delete there noted its key's location in an input as its undo entry; the slice
-    // then skipped the key (it no longer pointed at the copied record), and when the disk was
+    // then skipped the key (it no longer pointed at the live record), and when the disk was
     // full the delete was undone, putting back a location in an input that the compaction then
-    // deleted.
+    // deleted. The disk is full here from the first output renamed into place until the
+    // relocation ends. (The same window before a slice of the walk that collects the live
+    // records lost no key in this test: a key the undo puts back is walked again.)
     const dir = tempDir();
-    let relocating = false;
+    let diskFull = false;
     const faultInjector = (point: FaultPoint) => {
-      if (point === "compaction:output-renamed") relocating = true;
-      if (point === "compaction:relocated") relocating = false;
-      if (point === "write" && relocating) {
+      if (point === "compaction:output-renamed") diskFull = true;
+      if (point === "compaction:relocated") diskFull = false;
+      if (point === "write" && diskFull) {
         throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
       }
     };
