@@ -160,7 +160,7 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
   // Never beside a snapshot or backup capture (they take the same turn).
   await plan.indexWalks.exclusive(async () => {
     // Why a write batch never holds an undo entry that this moves: each slice below begins with
-    // the open batch flushed (yieldToEventLoop), and a batch is undone only while it is flushed,
+    // the open batch flushed (yieldToEventLoop, startSlice), and a batch is undone only while it is flushed,
     // which is synchronous (its write and, with sync "always", its fdatasync). So a batch that
     // saw a key's location before a slice is settled before the slice moves that location, and
     // a batch opened after it notes the moved location. (The alternative, patching the undo
@@ -181,7 +181,10 @@ export async function compact(plan: CompactionPlan): Promise<CompactionResult> {
           outputOffsets[i] as number,
         );
       }
-      if ((i & 63) === 63 && pacer.due()) await yieldToEventLoop(plan, pacer);
+      if ((i & 63) === 63 && pacer.due()) {
+        await yieldToEventLoop(plan, pacer);
+        startSlice(plan);
+      }
     }
     plan.faults?.("compaction:relocated");
     dropUncopiedKeys(plan);
@@ -230,9 +233,22 @@ function dropUncopiedKeys(plan: CompactionPlan): void {
  * Lets reads and writes run between slices. The next slice begins by flushing the open write
  * batch, so no batch is open while a slice runs and the index it sees holds only writes that
  * reached the files: none of them can be rolled back under it.
+ *
+ * The pacer's flush (outside the slice's time) is not enough on its own: it settles the
+ * batch's promises, and their continuations run as microtasks before the caller's `await`
+ * resumes. A client's next write made there opened a batch that the slice then ran beside; a
+ * delete of a key the slice had yet to reach noted the key's location in an input as its undo
+ * entry, the slice skipped the key, and when the disk turned out full the undo put that
+ * location back: the compaction then deleted the input and the key was gone. So the caller
+ * flushes again, in the same synchronous stretch as the slice (`startSlice`).
  */
 async function yieldToEventLoop(plan: CompactionPlan, pacer: SlicePacer): Promise<void> {
   await pacer.yield(() => plan.writes.flushNow());
+}
+
+/** Called right after `await yieldToEventLoop(...)`, with no await between it and the slice. */
+function startSlice(plan: CompactionPlan): void {
+  plan.writes.flushNow();
 }
 
 /**
@@ -307,6 +323,7 @@ async function collectLiveRecords(plan: CompactionPlan, pacer: SlicePacer): Prom
         sinceCheck = 0;
         if (pacer.due()) {
           await yieldToEventLoop(plan, pacer);
+          startSlice(plan);
           if (plan.aborted()) break;
         }
       }

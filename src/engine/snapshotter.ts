@@ -55,6 +55,17 @@ export class Snapshotter {
   }
 
   /**
+   * Resolves once every snapshot queued so far has ended, saved or not (it never rejects). A
+   * snapshot is written over many event-loop turns (snapshot.ts): close() waits for this before
+   * it releases the LOCK even when it saves no snapshot of its own (after a disk failure), or
+   * the one under way went on writing, and renamed itself into place, in a directory the store
+   * no longer owned.
+   */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+
+  /**
    * Encodes the index as it is when this starts, with every write before it fsynced: one
    * synchronous `serialize()` (a copy of each column, no per-key work), so no write can come
    * between the segment lengths saved and the index saved. `atStart` runs at that instant.

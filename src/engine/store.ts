@@ -413,6 +413,8 @@ export class KVStore {
     await this.compactor.running?.catch(() => {});
     await this.compactor.endWorker();
     await Promise.allSettled(this.backups);
+    // A snapshot being written goes on writing to the directory (snapshotter.ts, settled).
+    await this.snapshotter.settled();
     this.committer.stop();
     this.segments.deleteRetiredNow();
     try {

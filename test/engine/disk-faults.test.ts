@@ -630,4 +630,60 @@ describe("close after the disk has gone", () => {
     fs.closeAll();
     expect(await reopen(dir)).toEqual(new Map([["a", hex("1")]]));
   });
+
+  it("close() after a disk failure waits for the snapshot being written: nothing is written once the LOCK is released", async () => {
+    // A snapshot is written in paced slices over many event-loop turns (snapshot.ts). Here its
+    // background fdatasync is held until the test lets it go, and meanwhile a segment's fdatasync
+    // fails. close() then saves no snapshot of its own, so it had nothing to wait for: it released
+    // the LOCK while the snapshot went on writing and renamed it into place afterwards (where a new
+    // owner of the directory may be writing its own index.snapshot.tmp).
+    const dir = tempDir();
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let snapshotSyncReached = () => {};
+    const reached = new Promise<void>((resolve) => {
+      snapshotSyncReached = resolve;
+    });
+    const snapshotFds = new Set<number>();
+    class HeldSnapshotSync extends FaultyFileSystem {
+      override open(path: string, mode: Parameters<FaultyFileSystem["open"]>[1]): number {
+        const fd = super.open(path, mode);
+        if (path.endsWith("index.snapshot.tmp")) snapshotFds.add(fd);
+        return fd;
+      }
+      override async datasyncInBackground(fd: number): Promise<void> {
+        if (snapshotFds.has(fd)) {
+          snapshotSyncReached();
+          await held;
+        }
+        return super.datasyncInBackground(fd);
+      }
+    }
+    const fs = new HeldSnapshotSync(dir);
+    const store = await KVStore.open(dir, { ...baseOptions, fileSystem: fs });
+    for (let i = 0; i < 40; i++) await store.set(testKey(i), seededValue(i, 200));
+    const snapshot = store.saveSnapshot().catch(() => {});
+    await reached;
+    fs.rule = failing("EIO", (op, path) => op === "datasync" && isSegment(path), Infinity);
+    await expect(store.set("lost", "x")).rejects.toBeInstanceOf(StorageFailedError);
+    let closed = false;
+    const closing = store.close().then(() => {
+      closed = true;
+    });
+    // Turns enough for close() to run to its end had it nothing to wait for.
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    const closedWhileWriting = closed;
+    const lockFreeWhileWriting = directoryLockIsFree(dir);
+    release();
+    await closing;
+    const callsAtClose = fs.log.length;
+    await snapshot;
+    expect(closedWhileWriting).toBe(false);
+    expect(lockFreeWhileWriting).toBe(false);
+    expect(fs.log.slice(callsAtClose)).toEqual([]);
+    expect(directoryLockIsFree(dir)).toBe(true);
+    expect((await reopen(dir)).size).toBe(40);
+  });
 });
