@@ -80,6 +80,9 @@ export class CopyWorker {
   private copyIn(worker: Worker, job: CopyJob, hooks: WorkerCopyHooks): Promise<CopyResult | null> {
     worker.ref();
     const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
+    // The count as it is now, before the Worker reads it: starting from 0, the first poll's
+    // change looked like writes and paced every copy for its first 20 ms.
+    Atomics.store(control, FOREGROUND, hooks.foregroundCount() | 0);
     return new Promise((resolve, reject) => {
       // The fault injector's own error, rethrown as it was (a test may check its identity).
       let injected: { error: unknown } | null = null;
