@@ -6,9 +6,9 @@ import { describe, expect, it } from "bun:test";
 import { appendFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type FileSystem, realFileSystem } from "../../src/engine/file-system.ts";
-import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
 import { segmentFileName } from "../../src/engine/segment.ts";
 import { InvalidOptionError, KVStore, silentLogger } from "../../src/index.ts";
+import { hostileImages } from "../fixtures/record-images.ts";
 import { crashCopy, recordsEnd, tempDir, text } from "../helpers.ts";
 
 const PREALLOCATE = 64 * 1024;
@@ -20,13 +20,6 @@ const options = {
 };
 
 const fileLength = (dir: string, id = 1) => statSync(join(dir, segmentFileName(id))).size;
-
-function image(op: Op, key: string, value: string | null): Uint8Array {
-  const bytes = value === null ? null : new TextEncoder().encode(value);
-  const out = new Uint8Array(recordLength(key.length, bytes?.length ?? 0));
-  encodeRecord(out, 0, op, key, key.length, bytes);
-  return out;
-}
 
 describe("preallocated segment space", () => {
   it("runs the active segment's file on with zeros, and writes into them without growing it", async () => {
@@ -82,7 +75,7 @@ describe("preallocated segment space", () => {
     await store.set("victim", "secret");
     await store.set("other", "kept");
     const acknowledged = recordsEnd(store);
-    const images = Buffer.concat([image(Op.Delete, "victim", null), image(Op.Set, "other", "pwned")]);
+    const images = hostileImages();
     await store.set("upload", Buffer.concat([Buffer.alloc(100, 0x41), images, Buffer.alloc(200_000, 0x42)]));
     const uploadEnd = recordsEnd(store);
     const crashed = crashCopy(dir);

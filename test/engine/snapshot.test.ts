@@ -17,6 +17,26 @@ import {
   testKey,
 } from "../helpers.ts";
 
+/**
+ * The real file system, but each background fdatasync of an index.snapshot.tmp first runs
+ * `beforeSync` (which may hold it back, or throw to fail it).
+ */
+function withSnapshotSyncs(beforeSync: () => Promise<void>): FileSystem {
+  const snapshotFds = new Set<number>();
+  return {
+    ...realFileSystem,
+    open(path, mode) {
+      const fd = realFileSystem.open(path, mode);
+      if (path.endsWith(".snapshot.tmp")) snapshotFds.add(fd);
+      return fd;
+    },
+    async datasyncInBackground(fd) {
+      if (snapshotFds.has(fd)) await beforeSync();
+      return realFileSystem.datasyncInBackground(fd);
+    },
+  };
+}
+
 const options: KVStoreOptions = { logger: silentLogger, maxSegmentBytes: 8192, autoCompaction: false };
 
 /** A store with overwrites and deletes across several segments. */
@@ -359,22 +379,11 @@ describe("index snapshot", () => {
     // be kept.
     const dir = tempDir();
     let failNext = false;
-    const snapshotFds = new Set<number>();
-    const fileSystem: FileSystem = {
-      ...realFileSystem,
-      open(path, mode) {
-        const fd = realFileSystem.open(path, mode);
-        if (path.endsWith(".snapshot.tmp")) snapshotFds.add(fd);
-        return fd;
-      },
-      async datasyncInBackground(fd) {
-        if (snapshotFds.has(fd) && failNext) {
-          failNext = false;
-          throw Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
-        }
-        return realFileSystem.datasyncInBackground(fd);
-      },
-    };
+    const fileSystem = withSnapshotSyncs(async () => {
+      if (!failNext) return;
+      failNext = false;
+      throw Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
+    });
     const store = await KVStore.open(dir, { ...options, fileSystem, maxSegmentBytes: 64 * 1024 * 1024 });
     try {
       const writes: Promise<void>[] = [];
@@ -416,19 +425,7 @@ describe("background snapshots", () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const snapshotFds = new Set<number>();
-    const fileSystem: FileSystem = {
-      ...realFileSystem,
-      open(path, mode) {
-        const fd = realFileSystem.open(path, mode);
-        if (path.endsWith(".snapshot.tmp")) snapshotFds.add(fd);
-        return fd;
-      },
-      async datasyncInBackground(fd) {
-        if (snapshotFds.has(fd)) await held;
-        return realFileSystem.datasyncInBackground(fd);
-      },
-    };
+    const fileSystem = withSnapshotSyncs(() => held);
     const store = await KVStore.open(tempDir(), {
       fileSystem,
       snapshotEveryBytes: 4096,

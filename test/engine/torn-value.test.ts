@@ -4,16 +4,9 @@
 import { expect, it } from "bun:test";
 import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { encodeRecord, Op, recordLength } from "../../src/engine/record.ts";
 import { KVStore, silentLogger, verify } from "../../src/index.ts";
+import { hostileImages } from "../fixtures/record-images.ts";
 import { crashCopy, recordsEnd, tempDir, text } from "../helpers.ts";
-
-function image(op: Op, key: string, value: string | null): Uint8Array {
-  const bytes = value === null ? null : new TextEncoder().encode(value);
-  const out = new Uint8Array(recordLength(key.length, bytes?.length ?? 0));
-  encodeRecord(out, 0, op, key, key.length, bytes);
-  return out;
-}
 
 it("a torn record whose value holds record images leaves every other key as it was", async () => {
   const options = { logger: silentLogger, autoCompaction: false, snapshotEveryBytes: 0 };
@@ -22,7 +15,7 @@ it("a torn record whose value holds record images leaves every other key as it w
   await store.set("other", "kept");
   const segment = "segment-0000000001.dat";
   const acknowledged = recordsEnd(store);
-  const images = Buffer.concat([image(Op.Delete, "victim", null), image(Op.Set, "other", "pwned")]);
+  const images = hostileImages();
   await store.set("upload", Buffer.concat([Buffer.alloc(100, 0x41), images, Buffer.alloc(200_000, 0x42)]));
   const crashed = crashCopy(store.dir);
   await store.close();
@@ -76,7 +69,7 @@ for (const [preallocateBytes, newer] of [
     await store.set("victim", "secret");
     await store.set("other", "kept");
     const acknowledged = recordsEnd(store);
-    const images = Buffer.concat([image(Op.Delete, "victim", null), image(Op.Set, "other", "pwned")]);
+    const images = hostileImages();
     // One batch: the upload fills segment 1, the next write goes on in segment 2.
     await Promise.all([
       store.set("upload", Buffer.concat([Buffer.alloc(100, 0x41), images, Buffer.alloc(200_000, 0x42)])),
