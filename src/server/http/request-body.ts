@@ -102,17 +102,14 @@ function checkedLength(received: number, declaredBytes: number | null): number {
 
 /** The whole body of `request` (`declaredBytes` long), or 408 if it has not all arrived within `idleMs`. */
 async function bytesWithin(request: Request, idleMs: number, declaredBytes: number): Promise<Uint8Array> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(bodyNotWhole(declaredBytes, idleMs)), idleMs);
-  });
+  const timer = stallTimer(idleMs, () => bodyNotWhole(declaredBytes, idleMs));
   const body = request.bytes();
   // After a 408 the read is abandoned; Bun ends it when it closes the connection.
   body.catch(() => {});
   try {
-    return await Promise.race([body, stalled]);
+    return await Promise.race([body, timer.stalled]);
   } finally {
-    clearTimeout(timer);
+    timer.stop();
   }
 }
 
@@ -125,23 +122,42 @@ function idleGuardedReader<Result>(
   reader: { read(): Promise<Result>; cancel(): Promise<void> },
   idleMs: number,
 ): { read(): Promise<Result>; stop(): void } {
+  // Rejected first: cancelling ends the pending read, which must not win the race.
+  const timer = stallTimer(
+    idleMs,
+    () => bodyIdle(idleMs),
+    () => void reader.cancel(),
+  );
+  return {
+    read() {
+      timer.restart();
+      return Promise.race([reader.read(), timer.stalled]);
+    },
+    stop: timer.stop,
+  };
+}
+
+/**
+ * A promise that rejects with `error()` once `idleMs` pass without a `restart()` (then runs
+ * `afterReject`), until `stop()`. Only ever awaited through a race: when the body ends first,
+ * nobody is left to see the rejection.
+ */
+function stallTimer(
+  idleMs: number,
+  error: () => Error,
+  afterReject: () => void = () => {},
+): { stalled: Promise<never>; restart(): void; stop(): void } {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const stalled = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      // Rejected first: cancelling ends the pending read, which must not win the race.
-      reject(bodyIdle(idleMs));
-      void reader.cancel();
+      reject(error());
+      afterReject();
     }, idleMs);
   });
-  // Only ever awaited through a race; when the body ends first, nobody is left to see this.
   stalled.catch(() => {});
   return {
-    read() {
-      timer?.refresh();
-      return Promise.race([reader.read(), stalled]);
-    },
-    stop() {
-      clearTimeout(timer);
-    },
+    stalled,
+    restart: () => timer?.refresh(),
+    stop: () => clearTimeout(timer),
   };
 }
