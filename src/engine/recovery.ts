@@ -5,7 +5,7 @@ import { KeyIndex } from "./index/key-index.ts";
 import type { Logger } from "./options.ts";
 import { CRC_BYTES, HEADER_BYTES, MAGIC_0, MAGIC_1, Op, RECORD_OVERHEAD, readU32 } from "./record.ts";
 import { cutRejectedTails } from "./rejected-tail.ts";
-import { type ScanResult, scanRecords, zeroTailStart } from "./scan.ts";
+import { type ScanResult, scanRecords } from "./scan.ts";
 import { Segment, segmentFileName } from "./segment.ts";
 import { type DecodedSnapshot, readSnapshotFromFile, SNAPSHOT_FILE, tailCrc } from "./snapshot.ts";
 
@@ -293,9 +293,5 @@ export function replayRecords(
     (offset, length, reason) => onCorrupt(from + offset, length, reason),
     newest,
   );
-  // Nothing but zeros after the records: space preallocated past them, not damage.
-  if (result.tail !== null && zeroTailStart(bytes) <= result.validEnd) {
-    return { validEnd: from + result.validEnd, tail: null, records };
-  }
   return { validEnd: from + result.validEnd, tail: result.tail, records };
 }

@@ -10,9 +10,12 @@ import {
 } from "./record.ts";
 
 export interface ScanResult {
-  /** Offset just past the last valid record: where a torn tail starts, if there is one. */
+  /**
+   * Offset just past the last valid record: where a torn tail starts, if there is one, or the
+   * preallocated zeros that end the bytes (then `tail` is null).
+   */
   validEnd: number;
-  /** Why the bytes from `validEnd` to the end are not a record, when there are any. */
+  /** Why the bytes from `validEnd` to the end are not records, when they are neither records nor zeros. */
   tail: ParseFailure | null;
 }
 
@@ -93,9 +96,10 @@ export function scanRecords(
     }
     zeroTail ??= zeroTailStart(bytes);
     if (at >= zeroTail) {
-      // Only zeros from here: space preallocated past the records (segment.ts), their end.
+      // Only zeros from here: space preallocated past the records (segment.ts), their end, so
+      // no tail unless damage comes before them.
       if (damage !== null && lone !== null) trustUpTo(at);
-      return { validEnd, tail: damage?.reason ?? parsed };
+      return { validEnd, tail: damage?.reason ?? null };
     }
     if (newest && (parsed === "truncated" || runsIntoZeroTail(bytes, at, zeroTail))) {
       // The newest segment ends inside a record whose magic and op are whole: the write a crash
