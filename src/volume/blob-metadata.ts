@@ -1,3 +1,4 @@
+import { etagAt } from "./etag.ts";
 import { DEFAULT_CONTENT_TYPE, isMediaType } from "./media-type.ts";
 
 // What the blob server keeps with each blob it writes, as the engine's opaque metadata
@@ -66,17 +67,8 @@ export function decodeBlobMetadata(metadata: Uint8Array | null): BlobAttributes 
   const lastModified = (high >>> 0) * 2 ** 32 + lowTop + low;
   const contentType = contentTypeAt(metadata, typeAt);
   if (contentType === null || lastModified > MAX_DATE_MS) return NONE;
-  const etag = version === VERSION_WITH_ETAG ? hexAt(metadata, ETAG_AT, ETAG_BYTES) : null;
+  const etag = version === VERSION_WITH_ETAG ? etagAt(metadata, ETAG_AT) : null;
   return { contentType, lastModified, etag };
-}
-
-const HEX_OF_BYTE = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
-
-/** `count` bytes of `bytes` from `at` as lowercase hex (a view's `.buffer` would cost more). */
-function hexAt(bytes: Uint8Array, at: number, count: number): string {
-  let hex = "";
-  for (let i = at; i < at + count; i++) hex += HEX_OF_BYTE[bytes[i] as number];
-  return hex;
 }
 
 const NONE: BlobAttributes = Object.freeze({

@@ -33,12 +33,24 @@ export function etagOf(bytes: Uint8Array): string {
   return hasher.etag;
 }
 
-/** Where a hash is put to be written out as hex: a native hex encoding, no BigInt formatting. */
-const hashBytes = Buffer.alloc(8);
-const hashView = new DataView(hashBytes.buffer, hashBytes.byteOffset, 8);
+/** Where a hash is put to be written out as hex, with no BigInt formatting. */
+const hashBytes = new Uint8Array(8);
+const hashView = new DataView(hashBytes.buffer);
 
 /** A 64-bit hash as 16 lowercase hex digits, most significant first. */
 function formatEtag(hash: bigint): string {
   hashView.setBigUint64(0, hash);
-  return hashBytes.toString("hex");
+  return etagAt(hashBytes, 0);
+}
+
+const HEX_OF_BYTE = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
+/**
+ * The entity tag kept as 8 bytes at `at` of `bytes`, most significant first (blob-metadata.ts):
+ * 16 lowercase hex digits. A view's `.buffer`, for a native hex encoding, would cost more.
+ */
+export function etagAt(bytes: Uint8Array, at: number): string {
+  let hex = "";
+  for (let i = at; i < at + 8; i++) hex += HEX_OF_BYTE[bytes[i] as number];
+  return hex;
 }
