@@ -204,16 +204,13 @@ export function copyValueAndMetadata(
   at: number,
   length: number,
 ): ValueWithMetadata | ParseFailure {
-  const payload = uncheckedPayload(source, at, length);
-  if (typeof payload === "string") return payload;
-  // As in `copyValue`: the value's copy first, the CRC continued over it, no view of the source.
-  const valueStart = payload.start + payload.metaBytes;
-  const value = source.slice(valueStart, payload.end);
-  if (Bun.hash.crc32(value, crc32Range(source, at, valueStart)) !== readU32(source, payload.end)) {
-    return "bad-crc";
-  }
+  const value = copyValue(source, at, length);
+  if (typeof value === "string") return value;
+  // `payload` still describes the record `copyValue` just checked.
   const metadata =
-    payload.metaBytes === 0 ? null : source.slice(payload.start + META_LENGTH_BYTES, valueStart);
+    payload.metaBytes === 0
+      ? null
+      : source.slice(payload.start + META_LENGTH_BYTES, payload.start + payload.metaBytes);
   return { value, metadata };
 }
 
