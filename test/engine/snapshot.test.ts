@@ -91,39 +91,32 @@ describe("index snapshot", () => {
     await reopened.close();
   });
 
-  it("is ignored with a log line when damaged, and a full replay gives the same data", async () => {
+  /** A store reopened after `bit` of byte `at(length)` of its snapshot was flipped: the snapshot is ignored. */
+  async function reopenedWithSnapshotDamage(at: (length: number) => number, bit: number, logged: string) {
     const dir = tempDir();
     const store = await populated(dir);
     const expected = dump(store);
     await store.close();
     const path = join(dir, "index.snapshot");
     const bytes = readFileSync(path);
-    bytes[40] = (bytes[40] as number) ^ 0xff;
+    const where = at(bytes.length);
+    bytes[where] = (bytes[where] as number) ^ bit;
     writeFileSync(path, bytes);
     const logger = recordingLogger();
     const reopened = await KVStore.open(dir, { ...options, logger });
     expect(reopened.stats().snapshotOnOpen).toBe("ignored");
-    expect(logger.lines.join("\n")).toContain("checksum mismatch");
+    expect(logger.lines.join("\n")).toContain(logged);
     expect(dump(reopened)).toEqual(expected);
     await reopened.close();
+  }
+
+  it("is ignored with a log line when damaged, and a full replay gives the same data", async () => {
+    await reopenedWithSnapshotDamage(() => 40, 0xff, "checksum mismatch");
   });
 
   it("is ignored when a byte of its key index is damaged (the index's own CRC)", async () => {
-    const dir = tempDir();
-    const store = await populated(dir);
-    const expected = dump(store);
-    await store.close();
-    const path = join(dir, "index.snapshot");
-    const bytes = readFileSync(path);
     // The last byte before the index's CRC: past the header and its checksum.
-    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0x01;
-    writeFileSync(path, bytes);
-    const logger = recordingLogger();
-    const reopened = await KVStore.open(dir, { ...options, logger });
-    expect(reopened.stats().snapshotOnOpen).toBe("ignored");
-    expect(logger.lines.join("\n")).toContain("CRC-32 does not match");
-    expect(dump(reopened)).toEqual(expected);
-    await reopened.close();
+    await reopenedWithSnapshotDamage((length) => length - 5, 0x01, "CRC-32 does not match");
   });
 
   it("is read from its file as from its bytes, and refused there with any byte changed or cut", () => {
